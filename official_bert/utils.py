@@ -1,0 +1,51 @@
+"""Small shared helpers: where the data lives, atomic writes, glob expansion."""
+
+import contextlib
+import os
+
+import tensorflow as tf
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def data_dir():
+  """The shared data sets: $OFFICIAL_BERT_DATA, else `../shared/data` beside the repo."""
+  return os.environ.get("OFFICIAL_BERT_DATA",
+                        os.path.join(os.path.dirname(_REPO_ROOT), "shared", "data"))
+
+
+def expand_globs(patterns, flag_name="input_file"):
+  """Comma-separated globs (local or gs://) -> sorted file list; a pattern matching nothing is an error."""
+  if isinstance(patterns, str):
+    patterns = [p for p in patterns.split(",") if p.strip()]
+  if not patterns:
+    raise ValueError(f"--{flag_name} is empty: give one or more files or globs")
+  files = []
+  for pattern in patterns:
+    matched = sorted(tf.io.gfile.glob(pattern.strip()))
+    if not matched:
+      raise FileNotFoundError(
+          f"--{flag_name}: the pattern {pattern!r} matches no file; check the path")
+    files.extend(matched)
+  return files
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+  """Yields a temporary name beside `path`; renames it to `path` only if the block succeeds."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  try:
+    yield tmp
+  except BaseException:
+    if tf.io.gfile.exists(tmp):
+      tf.io.gfile.remove(tmp)
+    raise
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w"):
+  """Like open(), via tf.io.gfile, but the file appears under `path` only when complete."""
+  with atomic_path(path) as tmp:
+    with tf.io.gfile.GFile(tmp, mode) as f:
+      yield f
