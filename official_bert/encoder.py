@@ -1,0 +1,69 @@
+"""The BERT encoder (GR's `BertModel`, variable scope `bert`)."""
+
+import keras
+import tensorflow as tf
+
+from official_bert import configs
+from official_bert.layers import (BertEmbeddings, Pooler, TransformerEncoder,
+                                  attention_mask_from_input_mask)
+
+
+class BertModel(keras.Model):
+  """GR's BertModel: embeddings -> transformer encoder -> pooler.
+
+  Call with a dict of int tensors [B, S]: `input_ids`, and optionally `input_mask`
+  (1 = real token; default all ones) and `segment_ids` (default all zeros). Returns a dict:
+    sequence_output [B, S, H], pooled_output [B, H], all_encoder_layers (list of [B, S, H]),
+    embedding_output [B, S, H].
+  """
+
+  def __init__(self, config: configs.BertConfig, name="bert", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.config = config
+    self.embeddings = BertEmbeddings(
+        config.vocab_size, config.hidden_size, config.type_vocab_size,
+        config.max_position_embeddings, config.hidden_dropout_prob, config.initializer_range)
+    self.encoder = TransformerEncoder(
+        config.num_hidden_layers, hidden_size=config.hidden_size,
+        num_attention_heads=config.num_attention_heads,
+        intermediate_size=config.intermediate_size, hidden_act=config.hidden_act,
+        hidden_dropout_prob=config.hidden_dropout_prob,
+        attention_probs_dropout_prob=config.attention_probs_dropout_prob,
+        initializer_range=config.initializer_range)
+    self.pooler = Pooler(config.hidden_size, config.initializer_range)
+
+  def build(self, input_shape=None):
+    # Builds every variable by name up front, so a checkpoint can be restored before any call.
+    shape = (None, None, self.config.hidden_size)
+    self.embeddings.build(None)
+    self.encoder.build(shape)
+    self.pooler.build(shape)
+    self.built = True
+
+  @property
+  def embedding_table(self):
+    return self.embeddings.word_embeddings                              # [V, H]
+
+  def call(self, inputs, training=False):
+    input_ids = inputs["input_ids"]                                      # [B, S]
+    input_mask = inputs.get("input_mask")
+    if input_mask is None:
+      input_mask = tf.ones_like(input_ids)
+    segment_ids = inputs.get("segment_ids")
+    if segment_ids is None:
+      segment_ids = tf.zeros_like(input_ids)
+    embedding_output = self.embeddings(input_ids, segment_ids, training=training)
+    attention_mask = attention_mask_from_input_mask(input_mask)          # [B, S, S]
+    all_layers = self.encoder(embedding_output, attention_mask, training=training)
+    sequence_output = all_layers[-1]
+    return dict(sequence_output=sequence_output,
+                pooled_output=self.pooler(sequence_output),
+                all_encoder_layers=all_layers,
+                embedding_output=embedding_output)
+
+  def get_config(self):
+    return {"config": self.config.to_dict(), "name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(configs.BertConfig(**config["config"]), name=config.get("name", "bert"))

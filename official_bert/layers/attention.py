@@ -1,0 +1,105 @@
+"""GR's `attention_layer` (scope `attention/self`) and the attention block around it.
+
+Dimension legend, as in GR:
+  B = batch size, F = `from` length, T = `to` length, N = attention heads,
+  D = size per head, H = hidden size (N * D).
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from official_bert.layers.common import create_initializer, layer_norm
+
+
+def attention_mask_from_input_mask(input_mask, dtype=tf.float32):
+  """[B, T] 0/1 mask -> [B, F=T, T] mask: every position may attend to every real token."""
+  to_mask = tf.cast(input_mask, dtype)[:, tf.newaxis, :]                  # [B, 1, T]
+  from_ones = tf.ones_like(to_mask, dtype=dtype)[:, 0, :, tf.newaxis]     # [B, F, 1]
+  return from_ones * to_mask                                              # [B, F, T]
+
+
+class SelfAttention(keras.layers.Layer):
+  """Scaled dot-product multi-head attention; variables query/key/value {kernel [H, H], bias}."""
+
+  def __init__(self, num_attention_heads, hidden_size, attention_probs_dropout_prob,
+               initializer_range, name="self", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.num_heads = num_attention_heads
+    self.head_size = hidden_size // num_attention_heads
+    init = create_initializer(initializer_range)
+    self.query = keras.layers.Dense(hidden_size, kernel_initializer=init, name="query")
+    self.key = keras.layers.Dense(hidden_size, kernel_initializer=init, name="key")
+    self.value = keras.layers.Dense(hidden_size, kernel_initializer=init, name="value")
+    self.dropout = keras.layers.Dropout(attention_probs_dropout_prob)
+
+  def build(self, input_shape):
+    for dense in (self.query, self.key, self.value):
+      dense.build(input_shape)
+
+  def _split_heads(self, x):
+    # [B, S, H] -> [B, N, S, D]
+    b, s = tf.shape(x)[0], tf.shape(x)[1]
+    x = tf.reshape(x, [b, s, self.num_heads, self.head_size])
+    return tf.transpose(x, [0, 2, 1, 3])
+
+  def call(self, hidden_states, attention_mask=None, training=False):
+    # hidden_states: [B, F=T, H]; attention_mask: [B, F, T] of 1 (attend) / 0 (masked).
+    q = self._split_heads(self.query(hidden_states))                     # [B, N, F, D]
+    k = self._split_heads(self.key(hidden_states))                       # [B, N, T, D]
+    v = self._split_heads(self.value(hidden_states))                     # [B, N, T, D]
+    scores = tf.matmul(q, k, transpose_b=True)                           # [B, N, F, T]
+    # Softmax in float32: half-precision logits overflow with GR's -10000 adder.
+    scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(float(self.head_size)))
+    if attention_mask is not None:
+      adder = (1.0 - tf.cast(attention_mask[:, tf.newaxis], tf.float32)) * -10000.0
+      scores += adder                                                     # [B, N, F, T]
+    probs = tf.nn.softmax(scores)
+    probs = self.dropout(tf.cast(probs, self.compute_dtype), training=training)
+    context = tf.matmul(probs, v)                                        # [B, N, F, D]
+    context = tf.transpose(context, [0, 2, 1, 3])                        # [B, F, N, D]
+    b, f = tf.shape(context)[0], tf.shape(context)[1]
+    return tf.reshape(context, [b, f, self.num_heads * self.head_size])  # [B, F, H]
+
+
+class AttentionOutput(keras.layers.Layer):
+  """Projection + dropout + residual + LayerNorm: scopes `output/dense`, `output/LayerNorm`.
+
+  GR uses the same shape after the attention (scope `attention/output`) and after the
+  feed-forward (scope `output`); one class serves both.
+  """
+
+  def __init__(self, hidden_size, dropout_prob, initializer_range, name="output", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.dense = keras.layers.Dense(
+        hidden_size, kernel_initializer=create_initializer(initializer_range), name="dense")
+    self.dropout = keras.layers.Dropout(dropout_prob)
+    self.layer_norm = layer_norm()
+
+  def build(self, input_shape):
+    self.dense.build(input_shape)
+    self.layer_norm.build(input_shape[:-1] + (self.dense.units,))
+
+  def call(self, x, residual, training=False):
+    x = self.dropout(self.dense(x), training=training)
+    return self.layer_norm(tf.cast(x, tf.float32) + tf.cast(residual, tf.float32))
+
+
+class AttentionBlock(keras.layers.Layer):
+  """Scope `attention`: `self` (multi-head attention) then `output` (dense, residual, LN)."""
+
+  def __init__(self, num_attention_heads, hidden_size, attention_probs_dropout_prob,
+               hidden_dropout_prob, initializer_range, name="attention", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.self_attention = SelfAttention(num_attention_heads, hidden_size,
+                                        attention_probs_dropout_prob, initializer_range)
+    self.attention_output = AttentionOutput(hidden_size, hidden_dropout_prob, initializer_range)
+
+  def build(self, input_shape):
+    self.self_attention.build(input_shape)
+    self.attention_output.build(input_shape)
+
+  def call(self, hidden_states, attention_mask=None, training=False):
+    context = self.self_attention(hidden_states, attention_mask, training=training)
+    return self.attention_output(context, hidden_states, training=training)

@@ -1,0 +1,86 @@
+"""GR's `transformer_model` (scope `bert/encoder`) and the pooler (scope `bert/pooler`)."""
+
+import keras
+import tensorflow as tf
+
+from official_bert.layers.activations import get_activation
+from official_bert.layers.attention import AttentionBlock, AttentionOutput
+from official_bert.layers.common import create_initializer
+
+
+class _Scope(keras.layers.Layer):
+  """Wraps one layer in a named scope, e.g. GR's `intermediate/dense`."""
+
+  def __init__(self, inner, name, **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.inner = inner
+
+  def build(self, input_shape):
+    self.inner.build(input_shape)
+
+  def call(self, x):
+    return self.inner(x)
+
+
+class TransformerLayer(keras.layers.Layer):
+  """One post-LN block, scope `layer_N`: attention, intermediate/dense, output/{dense,LayerNorm}."""
+
+  def __init__(self, hidden_size, num_attention_heads, intermediate_size, hidden_act,
+               hidden_dropout_prob, attention_probs_dropout_prob, initializer_range,
+               name="layer_0", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.attention = AttentionBlock(num_attention_heads, hidden_size,
+                                    attention_probs_dropout_prob, hidden_dropout_prob,
+                                    initializer_range)
+    self.intermediate = _Scope(keras.layers.Dense(
+        intermediate_size, activation=get_activation(hidden_act),
+        kernel_initializer=create_initializer(initializer_range), name="dense"),
+        name="intermediate")
+    self.output_block = AttentionOutput(hidden_size, hidden_dropout_prob, initializer_range)
+
+  def build(self, input_shape):
+    self.attention.build(input_shape)
+    self.intermediate.build(input_shape)
+    self.output_block.build(input_shape[:-1] + (self.intermediate.inner.units,))
+
+  def call(self, hidden_states, attention_mask=None, training=False):
+    # hidden_states: [B, S, H]; attention_mask: [B, S, S].
+    attention_output = self.attention(hidden_states, attention_mask, training=training)
+    intermediate_output = self.intermediate(attention_output)            # [B, S, I]
+    return self.output_block(intermediate_output, attention_output, training=training)
+
+
+class TransformerEncoder(keras.layers.Layer):
+  """Scope `encoder`: `num_hidden_layers` TransformerLayers; returns every layer's output."""
+
+  def __init__(self, num_hidden_layers, name="encoder", **layer_kwargs):
+    super().__init__(name=name, dtype=layer_kwargs.pop("dtype", None))
+    self.blocks = [TransformerLayer(name=f"layer_{i}", **layer_kwargs)
+                   for i in range(num_hidden_layers)]
+
+  def build(self, input_shape):
+    for block in self.blocks:
+      block.build(input_shape)
+
+  def call(self, hidden_states, attention_mask=None, training=False):
+    all_layers = []
+    for block in self.blocks:
+      hidden_states = block(hidden_states, attention_mask, training=training)
+      all_layers.append(hidden_states)
+    return all_layers
+
+
+class Pooler(keras.layers.Layer):
+  """Scope `pooler`: tanh dense on the first token ([CLS]) of the last layer."""
+
+  def __init__(self, hidden_size, initializer_range, name="pooler", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.dense = keras.layers.Dense(hidden_size, activation="tanh",
+                                    kernel_initializer=create_initializer(initializer_range),
+                                    name="dense")
+
+  def build(self, input_shape):
+    self.dense.build((input_shape[0], input_shape[-1]))
+
+  def call(self, sequence_output):
+    return self.dense(sequence_output[:, 0, :])                          # [B, H]
