@@ -1,0 +1,136 @@
+"""Optimizers and schedule against updates computed by hand in numpy (GR's formulas)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official_bert import optimization
+
+
+def _gr_lr(step, init_lr, num_train, num_warmup):
+  # GR optimization.create_optimizer: polynomial_decay(power=1, end=0) from step 0, then warmup.
+  lr = init_lr * (1.0 - min(step, num_train) / num_train)
+  if step < num_warmup:
+    lr = init_lr * step / num_warmup
+  return lr
+
+
+def test_schedule_matches_gr_formula():
+  sched = optimization.WarmupPolynomialDecay(1e-4, num_train_steps=100, num_warmup_steps=10)
+  for step in [0, 1, 5, 9, 10, 11, 50, 99, 100, 150]:
+    np.testing.assert_allclose(float(sched(step)), _gr_lr(step, 1e-4, 100, 10), rtol=1e-6,
+                               atol=1e-12, err_msg=f"step {step}")
+  assert float(sched(0)) == 0.0  # GR's first warmed-up update uses lr 0
+
+
+def _vars():
+  rng = np.random.default_rng(3)
+  # Keras variable names cannot hold "/"; the exclusion regexes match substrings anyway.
+  shapes = {"dense_kernel": (3, 5), "dense_bias": (5,), "LayerNorm_gamma": (5,),
+            "attention_output_layer_norm_beta": (5,), "word_embeddings": (7, 5)}
+  return {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+
+
+def _run_keras(opt, init, grads_per_step):
+  variables = [keras.Variable(v, name=k) for k, v in init.items()]
+  for grads in grads_per_step:
+    opt.apply([tf.constant(grads[k]) for k in init], variables)
+  return {k: v.numpy() for k, v in zip(init, variables)}
+
+
+def _grads(init, steps, scale):
+  rng = np.random.default_rng(7)
+  return [{k: (scale * rng.normal(size=v.shape)).astype(np.float32) for k, v in init.items()}
+          for _ in range(steps)]
+
+
+def _clip(grads, clip_norm):
+  norm = np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads.values()))
+  return {k: g * clip_norm / max(norm, clip_norm) for k, g in grads.items()}, norm
+
+
+def _excluded(name):
+  return any(s in name for s in ("LayerNorm", "layer_norm", "bias"))
+
+
+@pytest.mark.parametrize("grad_scale", [0.01, 10.0])  # below and above the clip norm
+def test_adam_weight_decay_matches_gr(grad_scale):
+  init, lr, wd, steps = _vars(), 0.05, 0.01, 4
+  grads = _grads(init, steps, grad_scale)
+  got = _run_keras(optimization.AdamWeightDecay(lr, weight_decay_rate=wd), init, grads)
+  # GR's AdamWeightDecayOptimizer.apply_gradients, in float64 by hand.
+  w = {k: v.astype(np.float64) for k, v in init.items()}
+  m = {k: np.zeros_like(v) for k, v in w.items()}
+  v2 = {k: np.zeros_like(v) for k, v in w.items()}
+  norms = []
+  for g in grads:
+    g, norm = _clip({k: x.astype(np.float64) for k, x in g.items()}, 1.0)
+    norms.append(norm)
+    for k in w:
+      m[k] = 0.9 * m[k] + 0.1 * g[k]
+      v2[k] = 0.999 * v2[k] + 0.001 * g[k] ** 2
+      update = m[k] / (np.sqrt(v2[k]) + 1e-6)  # no bias correction
+      if not _excluded(k):
+        update = update + wd * w[k]
+      w[k] = w[k] - lr * update
+  assert (max(norms) > 1.0) == (grad_scale > 1.0)
+  for k in w:
+    np.testing.assert_allclose(got[k], w[k], rtol=2e-5, atol=2e-6, err_msg=k)
+
+
+def test_adam_weight_decay_first_step_is_lr_sign():
+  # Without bias correction the first step is 0.1 g / (sqrt(0.001) |g| + eps) ~= 3.16 * lr * sign(g).
+  init = {"LayerNorm_gamma": np.ones([4], np.float32)}
+  g = {"LayerNorm_gamma": np.array([1e-3, -2e-3, 3e-3, -4e-3], np.float32)}
+  got = _run_keras(optimization.AdamWeightDecay(0.1), init, [g])["LayerNorm_gamma"]
+  expected = 1.0 - 0.1 * (0.1 * g["LayerNorm_gamma"]) / (
+      np.sqrt(0.001) * np.abs(g["LayerNorm_gamma"]) + 1e-6)
+  np.testing.assert_allclose(got, expected, rtol=1e-6)
+  # Bias-corrected Adam would have moved each weight by ~lr = 0.1, not ~0.316.
+  np.testing.assert_allclose(np.abs(1.0 - got), 0.1 / np.sqrt(0.1), rtol=5e-2)
+
+
+def test_lamb_matches_model_garden_formula():
+  init, lr, wd, steps = _vars(), 0.01, 0.01, 3
+  init["zero_kernel"] = np.zeros([2, 3], np.float32)  # trust ratio falls back to 1
+  grads = _grads(init, steps, 0.5)
+  got = _run_keras(optimization.LAMB(lr, weight_decay_rate=wd), init, grads)
+  w = {k: v.astype(np.float64) for k, v in init.items()}
+  m = {k: np.zeros_like(v) for k, v in w.items()}
+  v2 = {k: np.zeros_like(v) for k, v in w.items()}
+  for t, g in enumerate(grads, start=1):
+    g, _ = _clip({k: x.astype(np.float64) for k, x in g.items()}, 1.0)
+    for k in w:
+      m[k] = 0.9 * m[k] + 0.1 * g[k]
+      v2[k] = 0.999 * v2[k] + 0.001 * g[k] ** 2
+      u = (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v2[k] / (1 - 0.999 ** t)) + 1e-6)
+      ratio = 1.0
+      if not _excluded(k):
+        u = u + wd * w[k]
+        wn, un = np.linalg.norm(w[k]), np.linalg.norm(u)
+        ratio = wn / un if wn > 0 and un > 0 else 1.0
+      w[k] = w[k] - ratio * lr * u
+  for k in w:
+    np.testing.assert_allclose(got[k], w[k], rtol=2e-5, atol=2e-6, err_msg=k)
+
+
+def test_exclusion_uses_keras_paths():
+  inputs = keras.Input([3])
+  x = keras.layers.Dense(4, name="dense")(inputs)
+  x = keras.layers.LayerNormalization(name="LayerNorm")(x)
+  model = keras.Model(inputs, x)
+  opt = optimization.AdamWeightDecay(0.0, weight_decay_rate=0.5)
+  opt.build(model.trainable_variables)
+  flags = {v.path: opt._decays(v) for v in model.trainable_variables}  # pylint: disable=protected-access
+  assert flags == {"dense/kernel": True, "dense/bias": False, "LayerNorm/gamma": False,
+                   "LayerNorm/beta": False}, flags
+
+
+def test_create_optimizer_types():
+  opt = optimization.create_optimizer(1e-4, 10, 2, "lamb")
+  assert isinstance(opt, optimization.LAMB)
+  opt = optimization.create_optimizer(1e-4, 10, 2, "adamw", mixed_precision="float16")
+  assert isinstance(optimization.inner_optimizer(opt), optimization.AdamWeightDecay)
+  with pytest.raises(ValueError, match="optimizer="):
+    optimization.create_optimizer(1e-4, 10, 2, "sgd")
