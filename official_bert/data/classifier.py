@@ -1,0 +1,513 @@
+"""Sentence (pair) classification data: GLUE / XNLI TSVs -> examples -> features -> TFRecord -> tf.data.
+
+The record format is GR's `run_classifier.py` one (`input_ids`, `input_mask`, `segment_ids`,
+`label_ids`, `is_real_example`), so files written by GR and by us read the same. For the
+regression task (STS-B) `label_ids` holds a float. This module is the only writer and reader of it.
+
+Processors read the standard GLUE download layout (`glue_data/<TASK>/{train,dev,test}.tsv`) and
+GR's XNLI layout. A row with too few columns or an unknown label is an error naming file and line.
+"""
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Optional, Union
+
+from absl import logging
+import tensorflow as tf
+
+from official_bert import utils
+
+
+@dataclasses.dataclass
+class InputExample:
+  """A single train/dev/test example.
+
+  guid: unique id (GR's scheme, e.g. "dev-3"). text_a / text_b: untokenized sentences (text_b
+  None for single-sentence tasks). label: a label string, a float for regression, or a dummy
+  label for test examples (as GR). index: the `index` / `id` column of a GLUE test file, used
+  as the id in GLUE submission files (None where the file has none).
+  """
+  guid: str
+  text_a: str
+  text_b: Optional[str] = None
+  label: Union[str, float, None] = None
+  index: Optional[str] = None
+
+
+class PaddingInputExample:
+  """Fake example that pads a set to a multiple of the batch size (GR); it gets is_real_example=0."""
+
+
+@dataclasses.dataclass
+class InputFeatures:
+  """Features of one example, GR's names; lists of length max_seq_length."""
+  input_ids: list
+  input_mask: list
+  segment_ids: list
+  label_id: Union[int, float]
+  is_real_example: bool = True
+
+
+# ----------------------------------------------------------------------------------------------
+# Processors
+# ----------------------------------------------------------------------------------------------
+
+
+def read_tsv(input_file, quotechar=None):
+  """Rows of a tab-separated file as (line_number, fields) pairs, line numbers from 1.
+
+  Like GR, quotechar=None: a `"` is an ordinary character (GLUE files are not CSV-quoted).
+  """
+  if not tf.io.gfile.exists(input_file):
+    raise FileNotFoundError(
+        f"{input_file} does not exist; --data_dir must be the task's folder of the standard "
+        "GLUE download (e.g. glue_data/MRPC)")
+  with tf.io.gfile.GFile(input_file, "r") as f:
+    reader = csv.reader(f, delimiter="\t", quotechar=quotechar)
+    return [(reader.line_num, line) for line in reader]
+
+
+class DataProcessor:
+  """Reads one task's files into InputExamples.
+
+  Subclasses set `task_name` (GR's --task_name), `submission_name` (the GLUE leaderboard file),
+  `labels` (None for regression) and `files` (split -> file name), and parse rows in
+  `_create_example`. `eval_splits` / `test_splits` list the splits evaluated / predicted
+  ("dev" / "test" first; MNLI adds the mismatched ones).
+  """
+  task_name = None
+  submission_name = None
+  labels = None
+  files = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+  has_header = True
+  eval_splits = ("dev",)
+  test_splits = ("test",)
+
+  @property
+  def is_regression(self):
+    return self.labels is None
+
+  def get_labels(self):
+    """The label strings in label-id order (None for regression)."""
+    return None if self.labels is None else list(self.labels)
+
+  def get_train_examples(self, data_dir):
+    return self.get_examples(data_dir, "train")
+
+  def get_dev_examples(self, data_dir):
+    return self.get_examples(data_dir, "dev")
+
+  def get_test_examples(self, data_dir):
+    return self.get_examples(data_dir, "test")
+
+  def get_examples(self, data_dir, split):
+    """Examples of `split` (a key of `files`) under `data_dir`."""
+    if split not in self.files:
+      raise ValueError(f"task {self.task_name!r} has no split {split!r}; "
+                       f"it has {sorted(self.files)}")
+    path = os.path.join(data_dir, self.files[split])
+    set_type = split.split("_")[0]  # "dev_mismatched" -> "dev"
+    examples = []
+    for i, (lineno, line) in enumerate(read_tsv(path)):
+      if i == 0 and self._skips_header(set_type):
+        continue
+      example = self._create_example(_Row(line, path, lineno), set_type, split, i)
+      if example is not None:
+        examples.append(example)
+    return examples
+
+  def _skips_header(self, set_type):
+    del set_type
+    return self.has_header
+
+  def _create_example(self, row, set_type, split, i):
+    raise NotImplementedError
+
+  def _label(self, row, col, set_type):
+    """The label in column `col` (checked against `labels`), or GR's dummy label for test rows."""
+    if set_type == "test":
+      return 0.0 if self.is_regression else self.labels[0]
+    value = row[col]
+    if self.is_regression:
+      try:
+        return float(value)
+      except ValueError:
+        row.fail(f"the score {value!r} in column {_col(col)} is not a number")
+    if value not in self.labels:
+      row.fail(f"unknown label {value!r} in column {_col(col)}; "
+               f"{self.task_name} labels are {list(self.labels)}")
+    return value
+
+
+def _col(col):
+  return "last" if col == -1 else col + 1
+
+
+class _Row:
+  """A TSV row whose field access names the file and line when the row is too short."""
+
+  def __init__(self, fields, path, lineno):
+    self.fields, self.path, self.lineno = fields, path, lineno
+
+  def fail(self, message):
+    raise ValueError(f"{self.path}:{self.lineno}: {message}. Check that the file is the task's "
+                     "file from the standard GLUE download, unmodified.")
+
+  def need(self, n):
+    if len(self.fields) < n:
+      self.fail(f"expected at least {n} tab-separated columns, found {len(self.fields)}")
+    return self
+
+  def __getitem__(self, col):
+    self.need(col + 1 if col >= 0 else 1)
+    return self.fields[col]
+
+
+class _PairProcessor(DataProcessor):
+  """GLUE's `index sentence1 sentence2 [label]` layout (QNLI, RTE, WNLI)."""
+
+  def _create_example(self, row, set_type, split, i):
+    row.need(3 if set_type == "test" else 4)
+    return InputExample(guid=f"{set_type}-{row[0]}", text_a=row[1], text_b=row[2],
+                        label=self._label(row, -1, set_type),
+                        index=row[0] if set_type == "test" else None)
+
+
+class ColaProcessor(DataProcessor):
+  """CoLA (GLUE): train/dev `source label original_label sentence` without header; test has one."""
+  task_name, submission_name, labels = "cola", "CoLA", ("0", "1")
+
+  def _skips_header(self, set_type):
+    return set_type == "test"  # as GR: only the test file has a header
+
+  def _create_example(self, row, set_type, split, i):
+    if set_type == "test":
+      return InputExample(guid=f"test-{i}", text_a=row[1], label="0", index=row[0])
+    row.need(4)
+    return InputExample(guid=f"{set_type}-{i}", text_a=row[3],
+                        label=self._label(row, 1, set_type))
+
+
+class Sst2Processor(DataProcessor):
+  """SST-2 (GLUE): `sentence label`; test `index sentence`."""
+  task_name, submission_name, labels = "sst2", "SST-2", ("0", "1")
+
+  def _create_example(self, row, set_type, split, i):
+    if set_type == "test":
+      return InputExample(guid=f"test-{i}", text_a=row[1], label="0", index=row[0])
+    return InputExample(guid=f"{set_type}-{i}", text_a=row[0],
+                        label=self._label(row, 1, set_type))
+
+
+class MrpcProcessor(DataProcessor):
+  """MRPC (GLUE): `Quality #1_ID #2_ID #1_String #2_String`; test has `index` for Quality."""
+  task_name, submission_name, labels = "mrpc", "MRPC", ("0", "1")
+
+  def _create_example(self, row, set_type, split, i):
+    row.need(5)
+    return InputExample(guid=f"{set_type}-{i}", text_a=row[3], text_b=row[4],
+                        label=self._label(row, 0, set_type),
+                        index=row[0] if set_type == "test" else None)
+
+
+class StsbProcessor(DataProcessor):
+  """STS-B (GLUE), regression on a 0-5 score: `index genre filename year old_index source1
+  source2 sentence1 sentence2 score`; test lacks the score."""
+  task_name, submission_name, labels = "stsb", "STS-B", None
+
+  def _create_example(self, row, set_type, split, i):
+    row.need(9 if set_type == "test" else 10)
+    return InputExample(guid=f"{set_type}-{row[0]}", text_a=row[7], text_b=row[8],
+                        label=self._label(row, 9, set_type),
+                        index=row[0] if set_type == "test" else None)
+
+
+class QqpProcessor(DataProcessor):
+  """QQP (GLUE): `id qid1 qid2 question1 question2 is_duplicate`; test `id question1 question2`."""
+  task_name, submission_name, labels = "qqp", "QQP", ("0", "1")
+
+  def _create_example(self, row, set_type, split, i):
+    if set_type == "test":
+      row.need(3)
+      return InputExample(guid=f"test-{row[0]}", text_a=row[1], text_b=row[2], label="0",
+                          index=row[0])
+    row.need(6)
+    return InputExample(guid=f"{set_type}-{row[0]}", text_a=row[3], text_b=row[4],
+                        label=self._label(row, 5, set_type))
+
+
+class MnliProcessor(DataProcessor):
+  """MultiNLI (GLUE): sentences in columns 9-10, gold label last; matched and mismatched splits."""
+  task_name, labels = "mnli", ("contradiction", "entailment", "neutral")
+  files = {"train": "train.tsv", "dev": "dev_matched.tsv", "test": "test_matched.tsv",
+           "dev_mismatched": "dev_mismatched.tsv", "test_mismatched": "test_mismatched.tsv"}
+  eval_splits = ("dev", "dev_mismatched")
+  test_splits = ("test", "test_mismatched")
+  submission_names = {"test": "MNLI-m", "test_mismatched": "MNLI-mm"}
+
+  def _create_example(self, row, set_type, split, i):
+    row.need(10 if set_type == "test" else 11)
+    # GR's guid: "dev_matched-<index>" for the dev split.
+    gr_set = {"dev": "dev_matched", "dev_mismatched": "dev_mismatched"}.get(split, set_type)
+    return InputExample(guid=f"{gr_set}-{row[0]}", text_a=row[8], text_b=row[9],
+                        label=self._label(row, -1, set_type),
+                        index=row[0] if set_type == "test" else None)
+
+
+class QnliProcessor(_PairProcessor):
+  """QNLI (GLUE): `index question sentence label`."""
+  task_name, submission_name, labels = "qnli", "QNLI", ("entailment", "not_entailment")
+
+
+class RteProcessor(_PairProcessor):
+  """RTE (GLUE): `index sentence1 sentence2 label`."""
+  task_name, submission_name, labels = "rte", "RTE", ("entailment", "not_entailment")
+
+
+class WnliProcessor(_PairProcessor):
+  """WNLI (GLUE): `index sentence1 sentence2 label`."""
+  task_name, submission_name, labels = "wnli", "WNLI", ("0", "1")
+
+
+class XnliProcessor(DataProcessor):
+  """XNLI as GR has it: train is XNLI-MT's `multinli/multinli.train.<lang>.tsv` (premise, hypo,
+  label), dev / test are `xnli.{dev,test}.tsv` filtered to one language (GR: "zh")."""
+  task_name, submission_name = "xnli", "XNLI"
+  labels = ("contradiction", "entailment", "neutral")
+
+  def __init__(self, language="zh"):
+    self.language = language
+    self.files = {"train": os.path.join("multinli", f"multinli.train.{language}.tsv"),
+                  "dev": "xnli.dev.tsv", "test": "xnli.test.tsv"}
+
+  def _create_example(self, row, set_type, split, i):
+    if set_type == "train":
+      row.need(3)
+      label = "contradiction" if row[2] == "contradictory" else row[2]  # XNLI-MT's spelling
+      if label not in self.labels:
+        row.fail(f"unknown label {row[2]!r} in column 3; XNLI labels are {list(self.labels)}")
+      return InputExample(guid=f"train-{i}", text_a=row[0], text_b=row[1], label=label)
+    row.need(8)
+    if row[0] != self.language:
+      return None
+    # Unlike MNLI, XNLI's test file carries gold labels: keep them so test can be scored too.
+    return InputExample(guid=f"{set_type}-{i}", text_a=row[6], text_b=row[7],
+                        label=self._label(row, 1, "dev"),
+                        index=str(i) if set_type == "test" else None)
+
+
+PROCESSORS = {
+    "cola": ColaProcessor, "sst2": Sst2Processor, "sst-2": Sst2Processor,
+    "mrpc": MrpcProcessor, "stsb": StsbProcessor, "sts-b": StsbProcessor,
+    "qqp": QqpProcessor, "mnli": MnliProcessor, "qnli": QnliProcessor, "rte": RteProcessor,
+    "wnli": WnliProcessor, "xnli": XnliProcessor,
+}
+
+
+def get_processor(task_name, **kwargs):
+  """The processor of GR's --task_name (case-insensitive)."""
+  name = (task_name or "").lower()
+  if name not in PROCESSORS:
+    raise ValueError(f"--task_name={task_name!r} is not a known task; choose one of "
+                     f"{sorted(PROCESSORS)}")
+  return PROCESSORS[name](**kwargs)
+
+
+def submission_name(processor, split):
+  """The GLUE leaderboard file stem of a test split, e.g. "MNLI-mm"."""
+  return getattr(processor, "submission_names", {}).get(split, processor.submission_name)
+
+
+def split_suffix(split):
+  """"dev"/"test"/"train" -> "", "dev_mismatched" -> "_mismatched" (for file and metric names)."""
+  return split[split.index("_"):] if "_" in split else ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Examples -> features (GR's convert_single_example)
+# ----------------------------------------------------------------------------------------------
+
+
+def truncate_seq_pair(tokens_a, tokens_b, max_length):
+  """GR's `_truncate_seq_pair`: pops from the longer list (ties: tokens_b) until they fit, in place."""
+  # One token at a time from the longer one: a short sentence keeps all its tokens.
+  while len(tokens_a) + len(tokens_b) > max_length:
+    if len(tokens_a) > len(tokens_b):
+      tokens_a.pop()
+    else:
+      tokens_b.pop()
+
+
+def convert_single_example(ex_index, example, label_list, max_seq_length, tokenizer):
+  """One InputExample -> InputFeatures, as GR: `[CLS] a [SEP] (b [SEP])`, zero-padded.
+
+  label_list: label strings in id order, or None for regression (the label is a float).
+  tokenizer: has `tokenize(text)` and `convert_tokens_to_ids(tokens)` (GR's FullTokenizer API).
+  """
+  if isinstance(example, PaddingInputExample):
+    zeros = [0] * max_seq_length
+    return InputFeatures(input_ids=zeros, input_mask=list(zeros), segment_ids=list(zeros),
+                         label_id=0.0 if label_list is None else 0, is_real_example=False)
+
+  tokens_a = tokenizer.tokenize(example.text_a)
+  tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
+  if tokens_b:
+    truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)  # [CLS], [SEP], [SEP]
+  else:
+    tokens_a = tokens_a[:max_seq_length - 2]  # [CLS], [SEP]
+
+  tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
+  segment_ids = [0] * len(tokens)
+  if tokens_b:
+    tokens += tokens_b + ["[SEP]"]
+    segment_ids += [1] * (len(tokens_b) + 1)
+  input_ids = list(tokenizer.convert_tokens_to_ids(tokens))
+  input_mask = [1] * len(input_ids)
+  pad = max_seq_length - len(input_ids)
+  input_ids += [0] * pad
+  input_mask += [0] * pad
+  segment_ids += [0] * pad
+
+  if label_list is None:
+    label_id = float(example.label)
+  else:
+    if example.label not in label_list:
+      raise ValueError(f"example {example.guid}: label {example.label!r} is not one of {label_list}")
+    label_id = label_list.index(example.label)
+  if ex_index < 5:
+    logging.info("*** Example ***\nguid: %s\ntokens: %s\ninput_ids: %s\ninput_mask: %s\n"
+                 "segment_ids: %s\nlabel: %s (id = %s)", example.guid, " ".join(tokens),
+                 " ".join(map(str, input_ids)), " ".join(map(str, input_mask)),
+                 " ".join(map(str, segment_ids)), example.label, label_id)
+  return InputFeatures(input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids,
+                       label_id=label_id, is_real_example=True)
+
+
+def convert_examples_to_features(examples, label_list, max_seq_length, tokenizer):
+  """A list of InputExamples (or PaddingInputExamples) -> a list of InputFeatures."""
+  return [convert_single_example(i, ex, label_list, max_seq_length, tokenizer)
+          for i, ex in enumerate(examples)]
+
+
+# ----------------------------------------------------------------------------------------------
+# TFRecord format (GR's)
+# ----------------------------------------------------------------------------------------------
+
+
+def _int_feature(values):
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+
+def _float_feature(values):
+  return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
+
+
+def features_to_tf_example(feature):
+  """InputFeatures -> a serialized tf.train.Example with GR's keys."""
+  label = (_float_feature if isinstance(feature.label_id, float) else _int_feature)(
+      [feature.label_id])
+  return tf.train.Example(features=tf.train.Features(feature={
+      "input_ids": _int_feature(feature.input_ids),
+      "input_mask": _int_feature(feature.input_mask),
+      "segment_ids": _int_feature(feature.segment_ids),
+      "label_ids": label,
+      "is_real_example": _int_feature([int(feature.is_real_example)]),
+  })).SerializeToString()
+
+
+def _examples_fingerprint(examples, label_list, max_seq_length, tokenizer_id):
+  h = hashlib.sha1()
+  for ex in examples:
+    h.update(repr((ex.guid, ex.text_a, ex.text_b, ex.label) if isinstance(ex, InputExample)
+                  else "<pad>").encode("utf-8"))
+  return {"num_examples": len(examples), "examples_sha1": h.hexdigest(),
+          "label_list": label_list, "max_seq_length": max_seq_length, "tokenizer": tokenizer_id}
+
+
+def file_based_convert_examples_to_features(examples, label_list, max_seq_length, tokenizer,
+                                            output_file, tokenizer_id=None):
+  """Writes the examples' features to a TFRecord file (atomically); returns the record count.
+
+  tokenizer_id: when given (e.g. {"vocab_file": ..., "do_lower_case": ...}), a sidecar
+  `<output_file>.json` records what the file was made from, and a later call with the same
+  examples and settings reuses the file instead of tokenizing again (GR always rewrote it).
+  """
+  meta_file = output_file + ".json"
+  meta = None
+  if tokenizer_id is not None:
+    meta = _examples_fingerprint(examples, label_list, max_seq_length, tokenizer_id)
+    if tf.io.gfile.exists(output_file) and tf.io.gfile.exists(meta_file):
+      with tf.io.gfile.GFile(meta_file, "r") as f:
+        try:
+          cached = json.load(f)
+        except json.JSONDecodeError:
+          cached = None
+      if cached == json.loads(json.dumps(meta)):
+        logging.info("Reusing %s (%d examples, same data and settings)", output_file,
+                     len(examples))
+        return len(examples)
+  with utils.atomic_path(output_file) as tmp:
+    with tf.io.TFRecordWriter(tmp) as writer:
+      for i, example in enumerate(examples):
+        if i % 10000 == 0:
+          logging.info("Writing example %d of %d to %s", i, len(examples), output_file)
+        writer.write(features_to_tf_example(
+            convert_single_example(i, example, label_list, max_seq_length, tokenizer)))
+  if meta is not None:
+    with utils.atomic_open(meta_file, "w") as f:
+      json.dump(meta, f, indent=1, sort_keys=True)
+  return len(examples)
+
+
+def name_to_features(seq_length, is_regression=False):
+  """The tf.io parsing spec of GR's classifier records."""
+  return {
+      "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+      "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
+      "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+      "label_ids": tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64),
+      "is_real_example": tf.io.FixedLenFeature([], tf.int64),
+  }
+
+
+def decode_record(record, spec):
+  """Parses one record; int64 -> int32 (what the model and TPUs take)."""
+  example = tf.io.parse_single_example(record, spec)
+  return {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in example.items()}
+
+
+def pad_to_batch(batch, batch_size):
+  """Pads a (possibly short) last batch with zero rows up to `batch_size`; is_real_example=0 there."""
+  n = tf.shape(batch["input_ids"])[0]
+  out = {}
+  for k, v in batch.items():
+    paddings = [[0, batch_size - n]] + [[0, 0]] * (len(v.shape) - 1)
+    out[k] = tf.ensure_shape(tf.pad(v, paddings), [batch_size] + v.shape[1:].as_list())
+  return out
+
+
+def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regression=False,
+                       shuffle_buffer_size=100, seed=None, input_context=None):
+  """A tf.data pipeline over classifier TFRecords, yielding dicts of GR's features.
+
+  Training: shuffled, repeated, full batches (remainder dropped, as GR). Eval / predict: file
+  order, one pass, and the last batch padded to `batch_size` with is_real_example=0 rows, so
+  every batch has a static shape and no example is dropped (GR's PaddingInputExample, in-graph).
+  batch_size is per input pipeline; input_context (tf.distribute.InputContext) shards training.
+  """
+  spec = name_to_features(seq_length, is_regression)
+  d = tf.data.TFRecordDataset(input_file)
+  if is_training:
+    if input_context is not None and input_context.num_input_pipelines > 1:
+      d = d.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    # Shuffle before repeat so every epoch sees every example once.
+    d = d.shuffle(shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True).repeat()
+  d = d.map(lambda r: decode_record(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
+  if is_training:
+    d = d.batch(batch_size, drop_remainder=True)
+  else:
+    d = d.batch(batch_size).map(lambda b: pad_to_batch(b, batch_size))
+  return d.prefetch(tf.data.AUTOTUNE)
