@@ -11,6 +11,7 @@ from seqeval.scheme import IOB2, Entities
 
 from official_bert import tagging_metrics
 from official_bert.data import tagging
+from official_bert.training import inputs
 
 
 def _full_tokenizer(vocab_file, do_lower_case=True):
@@ -272,9 +273,14 @@ def test_tfrecord_round_trip(tmp_path, tiny_tokenizer):
   label_list = tagging.get_labels(examples)
   features = tagging.convert_examples_to_features(examples, label_list, 10, tiny_tokenizer,
                                                   scheme="bio")
+  assert len(features) == 7  # 1 + 27 sub-tokens in windows of 8 stepping 4
+  features = tagging.pad_to_multiple(features, 2, 10)
+  assert len(features) == 8 and features[-1].unique_id == -1
+  assert sum(features[-1].label_weights) == 0
   path = str(tmp_path / "f.tf_record")
   tagging.write_features(features, path)
-  batches = list(tagging.dataset_from_tfrecord(path, 10, batch_size=2, is_training=False))
+  batches = list(inputs.tfrecord_dataset([path], tagging.decode_record(10), batch_size=2,
+                                         is_training=False))
   got = {k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]}
   want = tagging.features_to_arrays(features)
   assert sorted(got) == sorted(want)

@@ -334,27 +334,31 @@ def name_to_features(seq_length):
   return d
 
 
-def _to_int32(d):
-  return {k: tf.cast(v, tf.int32) for k, v in d.items()}
-
-
-def dataset_from_tfrecord(input_file, seq_length, batch_size, is_training, drop_remainder=None,
-                          seed=None, input_context=None):
-  """tf.data of feature dicts (int32; [B, S] and unique_id [B]) from `write_features` files.
-
-  Training repeats and shuffles; eval / predict read once, in order.
-  """
-  files = utils.expand_globs(input_file, "input_file")
-  d = tf.data.TFRecordDataset(files)
-  if input_context is not None:
-    d = d.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-  if is_training:
-    d = d.repeat().shuffle(buffer_size=10000, seed=seed)
+def decode_record(seq_length):
+  """serialized tf.Example [] -> dict of int32 tensors ([S] and unique_id [])."""
   spec = name_to_features(seq_length)
-  d = d.map(lambda r: _to_int32(tf.io.parse_single_example(r, spec)),
-            num_parallel_calls=tf.data.AUTOTUNE)
-  d = d.batch(batch_size, drop_remainder=is_training if drop_remainder is None else drop_remainder)
-  return d.prefetch(tf.data.AUTOTUNE)
+
+  def decode(record):
+    d = tf.io.parse_single_example(record, spec)
+    return {k: tf.cast(v, tf.int32) for k, v in d.items()}
+  return decode
+
+
+def padding_feature(max_seq_length):
+  """A feature that predicts nothing (label_weights all 0, unique_id -1), to fill a last batch.
+
+  The training loop wants static batch shapes (TPU / XLA), so eval and predict data are padded
+  to a multiple of the batch size instead of dropping the remainder (GR's PaddingInputExample).
+  """
+  zeros = [0] * max_seq_length
+  return InputFeatures(unique_id=-1, input_ids=zeros, input_mask=zeros, segment_ids=zeros,
+                       label_ids=zeros, label_weights=zeros, word_positions={}, tokens=[])
+
+
+def pad_to_multiple(features, batch_size, max_seq_length):
+  """features + padding features up to a multiple of batch_size."""
+  n = -len(features) % batch_size
+  return list(features) + [padding_feature(max_seq_length) for _ in range(n)]
 
 
 def features_to_arrays(features):
@@ -384,6 +388,8 @@ def word_predictions(examples, features, predicted_ids, label_list):
   """
   tags = [[None] * len(ex.words) for ex in examples]
   for feature in features:
+    if feature.unique_id < 0:  # padding
+      continue
     if feature.unique_id not in predicted_ids:
       raise ValueError(f"no prediction for feature unique_id={feature.unique_id}")
     ids = np.asarray(predicted_ids[feature.unique_id])
