@@ -319,7 +319,8 @@ def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=
 KERAS_WEIGHTS = "model.weights.h5"
 
 
-def _model_for(weights, config):
+def model_for_weights(weights, config):
+  """Our model class that holds `weights`: BertPretrainer with MLM heads, else BertModel."""
   from official_bert import models, encoder  # pylint: disable=import-outside-toplevel
   if any(n.startswith("cls/predictions") for n in weights):
     return models.BertPretrainer(config)
@@ -328,7 +329,7 @@ def _model_for(weights, config):
 
 def write_keras(weights, config, output_dir):
   """Our format: Keras `model.weights.h5` of BertPretrainer (or BertModel) + bert_config.json."""
-  model = _model_for(weights, config)
+  model = model_for_weights(weights, config)
   assign_weights(model, weights, source="weights to save")
   tf.io.gfile.makedirs(output_dir)
   target = os.path.join(output_dir, KERAS_WEIGHTS)
