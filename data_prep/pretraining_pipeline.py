@@ -1,0 +1,220 @@
+"""Drivers for pre-training data: GR-compatible (one process) and scale (streamed, multi-core).
+
+Both use `official_bert.data.pretraining.InstanceMaker` for every instance, so the rules are GR's.
+
+compat: GR's exact records. GR must see every document before the first instance (it shuffles the
+  documents, draws random "next sentences" from the whole corpus and shuffles all instances), so
+  documents are held in memory, but as token ids, and instances as serialized bytes (~5x smaller
+  than GR's token-string objects).
+scale: documents stream through in chunks of ~`chunk_chars` characters; each chunk is tokenized,
+  expanded `dupe_factor` times and shuffled by a worker with its own seeded rng, and random next
+  sentences come from the same chunk. Memory is bounded by (workers x 2) chunks in flight, not by
+  the corpus. Output depends only on (inputs, seed, chunk_chars, shards), not on the worker count.
+"""
+
+import collections
+import contextlib
+import multiprocessing
+import os
+import random
+
+from absl import logging
+
+from official_bert import tokenization
+from official_bert import utils
+from official_bert.data import pretraining
+
+# Defaults mirror GR's flags.
+Options = collections.namedtuple("Options", [
+    "vocab_file", "do_lower_case", "do_whole_word_mask", "max_seq_length",
+    "max_predictions_per_seq", "random_seed", "dupe_factor", "masked_lm_prob", "short_seq_prob"])
+
+
+def make_options(vocab_file, do_lower_case=True, do_whole_word_mask=False, max_seq_length=128,
+                 max_predictions_per_seq=20, random_seed=12345, dupe_factor=10,
+                 masked_lm_prob=0.15, short_seq_prob=0.1):
+  return Options(vocab_file, do_lower_case, do_whole_word_mask, max_seq_length,
+                 max_predictions_per_seq, random_seed, dupe_factor, masked_lm_prob,
+                 short_seq_prob)
+
+
+def build(options):
+  """(tokenizer, InstanceMaker) for `options`."""
+  tokenizer = tokenization.FullTokenizer(options.vocab_file, options.do_lower_case)
+  maker = pretraining.InstanceMaker(
+      tokenizer.vocab, max_seq_length=options.max_seq_length,
+      short_seq_prob=options.short_seq_prob, masked_lm_prob=options.masked_lm_prob,
+      max_predictions_per_seq=options.max_predictions_per_seq,
+      do_whole_word_mask=options.do_whole_word_mask)
+  return tokenizer, maker
+
+
+def log_example(record, tokenizer):
+  """GR's log of one example: its tokens, then each feature's values."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  example = tf.train.Example.FromString(record)
+  feature = example.features.feature
+  n = sum(feature["input_mask"].int64_list.value)
+  tokens = tokenizer.convert_ids_to_tokens(feature["input_ids"].int64_list.value[:n])
+  logging.info("*** Example ***")
+  logging.info("tokens: %s", " ".join(tokenization.printable_text(x) for x in tokens))
+  for name in pretraining.FEATURE_NAMES:
+    f = feature[name]
+    values = f.int64_list.value or f.float_list.value
+    logging.info("%s: %s", name, " ".join(str(x) for x in values))
+
+
+class ShardWriter(object):
+  """Writes records round-robin to TFRecord files under temporary names; renames on close()."""
+
+  def __init__(self, output_files):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    self._stack = contextlib.ExitStack()
+    self._writers = []
+    for path in output_files:
+      tmp = self._stack.enter_context(utils.atomic_path(path))
+      self._writers.append(tf.io.TFRecordWriter(tmp))
+    self.count = 0
+
+  def write(self, record):
+    self._writers[self.count % len(self._writers)].write(record)
+    self.count += 1
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    for w in self._writers:
+      w.close()
+    # Renames the temporary files only if no exception (atomic_path); removes them otherwise.
+    return self._stack.__exit__(*exc)
+
+
+def _log_outputs(output_files):
+  logging.info("*** Writing to output files ***")
+  for path in output_files:
+    logging.info("  %s", path)
+
+
+def run_compat(input_files, output_files, options, num_logged=20):
+  """GR's create_pretraining_data: same records in the same order. Returns the count."""
+  tokenizer, maker = build(options)
+  logging.info("*** Reading from input files ***")
+  for path in input_files:
+    logging.info("  %s", path)
+  rng = random.Random(options.random_seed)
+  documents = list(pretraining.iter_documents(input_files, tokenizer.tokenize_to_ids))
+  rng.shuffle(documents)
+  records = maker.instances_from_documents(documents, options.dupe_factor, rng)
+  del documents
+  _log_outputs(output_files)
+  with ShardWriter(output_files) as writer:
+    for i, record in enumerate(records):
+      writer.write(record)
+      if i < num_logged:
+        log_example(record, tokenizer)
+  logging.info("Wrote %d total instances", writer.count)
+  return writer.count
+
+
+# ----------------------------------------------------------------------------------------------
+# Scale mode
+# ----------------------------------------------------------------------------------------------
+
+
+def iter_chunks(input_files, chunk_chars):
+  """Documents (lists of stripped, non-empty lines) grouped into chunks of ~chunk_chars chars."""
+  chunk, size, doc = [], 0, []
+  for path in input_files:
+    for raw in pretraining.iter_lines(path):
+      line = raw.decode("utf-8", "ignore").strip()
+      if line:
+        doc.append(line)
+        size += len(line)
+        continue
+      if doc:
+        chunk.append(doc)
+        doc = []
+        if size >= chunk_chars:
+          yield chunk
+          chunk, size = [], 0
+  if doc:
+    chunk.append(doc)
+  if chunk:
+    yield chunk
+
+
+def chunk_rng(seed, chunk_index):
+  """The rng of one chunk: a function of (seed, chunk index) only."""
+  return random.Random(f"{seed}:{chunk_index}")
+
+
+_WORKER = {}
+
+
+def _init_worker(options):
+  _WORKER["tokenizer"], _WORKER["maker"] = build(options)
+  _WORKER["options"] = options
+
+
+def process_chunk(chunk_index, chunk, tokenizer, maker, options):
+  """Raw documents of one chunk -> its shuffled serialized instances (GR's rules in the chunk)."""
+  documents = []
+  for doc in chunk:
+    sentences = [ids for ids in map(tokenizer.tokenize_to_ids, doc) if ids]
+    if sentences:
+      documents.append(sentences)
+  if not documents:
+    return []
+  rng = chunk_rng(options.random_seed, chunk_index)
+  rng.shuffle(documents)
+  return maker.instances_from_documents(documents, options.dupe_factor, rng)
+
+
+def _process_chunk_in_worker(args):
+  chunk_index, chunk = args
+  return process_chunk(chunk_index, chunk, _WORKER["tokenizer"], _WORKER["maker"],
+                       _WORKER["options"])
+
+
+def shard_names(output_file, output_shards):
+  """out.tfrecord, 4 -> out.tfrecord-00000-of-00004, ..."""
+  return [f"{output_file}-{i:05d}-of-{output_shards:05d}" for i in range(output_shards)]
+
+
+def run_scale(input_files, output_files, options, num_workers=None, chunk_chars=1 << 21,
+              num_logged=20):
+  """Streamed, parallel, bounded-memory variant. Returns the number of instances written."""
+  num_workers = num_workers or os.cpu_count() or 1
+  tokenizer, maker = build(options)
+  chunks = enumerate(iter_chunks(input_files, chunk_chars))
+  _log_outputs(output_files)
+  logged = 0
+  with ShardWriter(output_files) as writer:
+
+    def write(records):
+      nonlocal logged
+      for record in records:
+        writer.write(record)
+        if logged < num_logged:
+          log_example(record, tokenizer)
+          logged += 1
+
+    if num_workers == 1:
+      for chunk_index, chunk in chunks:
+        write(process_chunk(chunk_index, chunk, tokenizer, maker, options))
+    else:
+      # fork: workers inherit the imported modules (no TensorFlow re-import per worker).
+      ctx = multiprocessing.get_context("fork")
+      pending = collections.deque()
+      with ctx.Pool(num_workers, initializer=_init_worker, initargs=(options,)) as pool:
+        for item in chunks:
+          pending.append(pool.apply_async(_process_chunk_in_worker, (item,)))
+          if len(pending) >= 2 * num_workers:  # bounded: at most 2 chunks per worker in flight
+            write(pending.popleft().get())
+          logging.log_every_n(logging.INFO, "%d chunks submitted, %d instances written", 20,
+                              item[0] + 1, writer.count)
+        while pending:
+          write(pending.popleft().get())
+  logging.info("Wrote %d total instances", writer.count)
+  return writer.count
