@@ -1,0 +1,319 @@
+"""THE training loop: shared by run_pretraining and every fine-tuning script.
+
+A custom loop (`strategy.run` + `GradientTape` + a Keras optimizer), not `model.fit`: on TF 2.20 /
+Keras 3, `fit` fails under MultiWorkerMirroredStrategy and under MirroredStrategy with
+jit_compile, and it cannot all-reduce before GR's global-norm clip. One code path serves
+OneDevice, Mirrored, MultiWorkerMirrored and TPU strategies.
+
+Usage (what a run script does):
+
+    task = loop.Task(build_model=lambda: models.BertClassifier(cfg, num_labels),
+                     loss_fn=my_loss)              # (features, outputs) -> (loss, {name: scalar})
+    settings = loop.RunSettings(output_dir=..., num_train_steps=..., train_batch_size=32,
+                                steps_per_loop=100, save_checkpoints_steps=1000)
+    def dataset_fn(ctx):                           # tf.distribute.InputContext -> tf.data.Dataset
+      return inputs.tfrecord_dataset(files, decode, ctx.get_per_replica_batch_size(32), True, ctx)
+    model = loop.train(task, strategy, dataset_fn, optimizer_fn=lambda: optimization.create_optimizer(
+        lr, steps, warmup), settings=settings,
+        init_fn=lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
+    results = loop.evaluate(task, strategy, eval_dataset_fn, model, max_steps=100)
+    for batch in loop.predict(strategy, predict_dataset_fn, model, keep_features=("unique_ids",)):
+      ...                                          # dicts of numpy arrays, one per global batch
+
+Contracts:
+  * `build_model()` is called inside `strategy.scope()`; features are dicts of tensors with
+    static batch size (drop_remainder=True) for TPU/XLA.
+  * `loss_fn` returns the mean loss of the replica's batch. Gradients are averaged over replicas
+    and over gradient-accumulation micro-batches (GR's TPU semantics: the mean of per-core means),
+    all-reduced by the loop, then clipped to global norm 1.0 by the optimizer.
+  * `train_batch_size` is the global batch per optimizer step; with
+    gradient_accumulation_steps=k each replica splits its batch into k micro-batches.
+  * Resume: `output_dir` holds `model.ckpt-<step>` checkpoints (model + optimizer, hence step and
+    learning-rate schedule). Restarting with the same settings restores the latest and skips the
+    batches already consumed, so an interrupted run ends with the same weights as a straight one
+    (the dataset must be deterministic, as inputs.tfrecord_dataset is). `init_fn(model)` runs only
+    when no checkpoint exists (fine-tuning from a pre-trained encoder).
+  * `eval_metrics_fn(features, outputs)` returns {name: (sum, count)}; evaluate() sums both over
+    batches and replicas and reports sum / count. Default: the mean of loss_fn's values per batch.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Any, Callable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from official_bert import optimization
+from official_bert.training import distribute
+
+CHECKPOINT_NAME = "model.ckpt"
+
+
+@dataclasses.dataclass
+class Task:
+  """What the loop needs from a job: a model builder, its loss and (optionally) eval metrics."""
+  build_model: Callable[[], keras.Model]
+  loss_fn: Callable[[dict, Any], tuple]
+  eval_metrics_fn: Optional[Callable[[dict, Any], dict]] = None
+  name: str = "task"
+
+
+@dataclasses.dataclass
+class RunSettings:
+  output_dir: str
+  num_train_steps: int
+  train_batch_size: int
+  steps_per_loop: int = 1000
+  save_checkpoints_steps: int = 1000
+  keep_checkpoint_max: int = 5
+  gradient_accumulation_steps: int = 1
+  jit_compile: bool = False
+  write_summaries: bool = True
+
+
+def default_eval_metrics(task):
+  def fn(features, outputs):
+    loss, metrics = task.loss_fn(features, outputs)
+    one = tf.constant(1.0)
+    return {"loss": (loss, one), **{k: (tf.cast(v, tf.float32), one) for k, v in metrics.items()}}
+  return fn
+
+
+def _ensure_built(model, element_spec):
+  if model.built and model.variables:
+    return
+  if hasattr(model, "build"):
+    try:
+      model.build()
+    except TypeError:
+      pass
+  if not model.variables:  # build by calling on zeros of the input's static shapes
+    dummy = tf.nest.map_structure(
+        lambda s: tf.zeros([d or 1 for d in s.shape], s.dtype), element_spec)
+    model(dummy, training=False)
+
+
+def _checkpoint_dir(strategy, output_dir):
+  # Every MultiWorkerMirrored worker must save (saving is collective); only the chief keeps it.
+  if distribute.is_chief(strategy):
+    return output_dir
+  return os.path.join(output_dir, f".tmp_worker{distribute.worker_id(strategy)}")
+
+
+def build_checkpoint(model, optimizer=None):
+  """The checkpoint object graph used in output_dir: model (+ optimizer when training)."""
+  if optimizer is None:
+    return tf.train.Checkpoint(model=model)
+  return tf.train.Checkpoint(model=model, optimizer=optimizer)
+
+
+def restore_latest(model, output_dir, optimizer=None):
+  """Restores the newest `model.ckpt-N` of output_dir into model (and optimizer); returns path."""
+  latest = tf.train.latest_checkpoint(output_dir)
+  if latest:
+    status = build_checkpoint(model, optimizer).read(latest)
+    if optimizer is None:
+      status.expect_partial()
+    else:
+      status.assert_existing_objects_matched()
+    logging.info("Restored %s", latest)
+  return latest
+
+
+def _micro_batches(features, k):
+  """Splits each [k*b, ...] tensor into k tensors [b, ...] (static shapes)."""
+  def split(t):
+    return tf.reshape(t, [k, -1] + t.shape.as_list()[1:])
+  stacked = tf.nest.map_structure(split, features)
+  return [tf.nest.map_structure(lambda t, i=i: t[i], stacked) for i in range(k)]
+
+
+def _make_train_loop(task, strategy, model, optimizer, settings):
+  """A tf.function running `num_steps` optimizer steps; returns mean loss/metrics."""
+  k = int(settings.gradient_accumulation_steps)
+  scale = 1.0 / (strategy.num_replicas_in_sync * k)
+  lso = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+  tvars = model.trainable_variables
+
+  def loss_and_grads(features):
+    with tf.GradientTape() as tape:
+      outputs = model(features, training=True)
+      loss, metrics = task.loss_fn(features, outputs)
+      scaled = tf.cast(loss, tf.float32) * scale
+      if lso:
+        scaled = optimizer.scale_loss(scaled)
+    grads = tape.gradient(scaled, tvars)
+    # Dense gradients: XLA- and all-reduce-friendly (the embedding gradient is IndexedSlices).
+    grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+    return loss, metrics, grads
+
+  if settings.jit_compile:
+    loss_and_grads = tf.function(loss_and_grads, jit_compile=True)
+
+  def replica_step(features):
+    if k == 1:
+      loss, metrics, grads = loss_and_grads(features)
+    else:
+      loss, metrics, grads = None, None, None
+      for micro in _micro_batches(features, k):
+        l, m, g = loss_and_grads(micro)
+        if grads is None:
+          loss, metrics, grads = l, m, g
+        else:
+          loss = loss + l
+          metrics = {n: metrics[n] + m[n] for n in metrics}
+          grads = [a + b for a, b in zip(grads, g)]
+      loss = loss / k
+      metrics = {n: v / k for n, v in metrics.items()}
+    grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    optimization.apply_reduced_gradients(optimizer, grads, tvars)
+    return dict(loss=tf.cast(loss, tf.float32),
+                **{n: tf.cast(v, tf.float32) for n, v in metrics.items()})
+
+  def one_step(iterator):
+    per_replica = strategy.run(replica_step, args=(next(iterator),))
+    return tf.nest.map_structure(
+        lambda v: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None), per_replica)
+
+  @tf.function
+  def train_loop(iterator, num_steps):
+    # The first step is outside the loop so the metric structure is known for the loop state.
+    sums = one_step(iterator)
+    for _ in tf.range(num_steps - 1):
+      out = one_step(iterator)
+      sums = tf.nest.map_structure(tf.add, sums, out)
+    return tf.nest.map_structure(lambda s: s / tf.cast(num_steps, tf.float32), sums)
+
+  return train_loop
+
+
+def _check_batch(settings, strategy):
+  denom = strategy.num_replicas_in_sync * settings.gradient_accumulation_steps
+  if settings.train_batch_size % denom:
+    raise ValueError(
+        f"train_batch_size={settings.train_batch_size} is not divisible by replicas "
+        f"({strategy.num_replicas_in_sync}) x gradient_accumulation_steps "
+        f"({settings.gradient_accumulation_steps})")
+
+
+def train(task, strategy, dataset_fn, optimizer_fn, settings, init_fn=None):
+  """Trains to settings.num_train_steps (resuming from output_dir); returns the model.
+
+  Args:
+    task: Task.
+    strategy: a tf.distribute.Strategy (training.distribute.get_strategy).
+    dataset_fn: tf.distribute.InputContext -> tf.data.Dataset of per-replica batches of
+      train_batch_size / num_replicas examples, deterministic and repeating.
+    optimizer_fn: () -> Keras optimizer (optimization.create_optimizer), called in scope.
+    settings: RunSettings.
+    init_fn: model -> None, e.g. restoring a pre-trained encoder; only on a fresh start.
+  """
+  _check_batch(settings, strategy)
+  chief = distribute.is_chief(strategy)
+  tf.io.gfile.makedirs(settings.output_dir)
+  with strategy.scope():
+    model = task.build_model()
+    _ensure_built(model, dataset_fn(tf.distribute.InputContext()).element_spec)
+    optimizer = optimizer_fn()
+    optimizer.build(model.trainable_variables)
+    ckpt = build_checkpoint(model, optimizer)
+  ckpt_dir = _checkpoint_dir(strategy, settings.output_dir)
+  manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=settings.keep_checkpoint_max,
+                                       checkpoint_name=CHECKPOINT_NAME)
+  if not restore_latest(model, settings.output_dir, optimizer) and init_fn is not None:
+    init_fn(model)
+  step = int(optimizer.iterations.numpy())
+  if step:
+    logging.info("Resuming at step %d of %d", step, settings.num_train_steps)
+  if step >= settings.num_train_steps:
+    return model
+
+  # Skipping the batches already consumed restores the input position exactly.
+  dist_ds = strategy.distribute_datasets_from_function(lambda ctx: dataset_fn(ctx).skip(step))
+  iterator = iter(dist_ds)
+  train_loop = _make_train_loop(task, strategy, model, optimizer, settings)
+  writer = (tf.summary.create_file_writer(os.path.join(settings.output_dir, "train"))
+            if chief and settings.write_summaries else tf.summary.create_noop_writer())
+  every = max(1, settings.save_checkpoints_steps or settings.num_train_steps)
+  while step < settings.num_train_steps:
+    next_save = (step // every + 1) * every
+    n = min(settings.steps_per_loop, settings.num_train_steps - step, next_save - step)
+    start = time.time()
+    logs = {k: float(v) for k, v in train_loop(iterator, tf.constant(n, tf.int32)).items()}
+    elapsed = time.time() - start
+    step = int(optimizer.iterations.numpy())
+    lr = float(optimization.inner_optimizer(optimizer).learning_rate)
+    eps = n * settings.train_batch_size / max(elapsed, 1e-9)
+    logging.info("step %d/%d %s learning_rate=%.3g examples/s=%.1f", step,
+                 settings.num_train_steps,
+                 " ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items())), lr, eps)
+    with writer.as_default():
+      for name, value in logs.items():
+        tf.summary.scalar(name, value, step=step)
+      tf.summary.scalar("learning_rate", lr, step=step)
+      tf.summary.scalar("examples_per_second", eps, step=step)
+    if step % every == 0 or step >= settings.num_train_steps:
+      path = manager.save(checkpoint_number=step)
+      if chief:
+        logging.info("Saved %s", path)
+  writer.flush()
+  if not chief:
+    tf.io.gfile.rmtree(ckpt_dir)
+  return model
+
+
+def evaluate(task, strategy, dataset_fn, model, max_steps=None):
+  """Runs eval_metrics_fn over (at most max_steps batches of) the data; returns {name: float}."""
+  metrics_fn = task.eval_metrics_fn or default_eval_metrics(task)
+  dist_ds = strategy.distribute_datasets_from_function(dataset_fn)
+
+  @tf.function
+  def eval_step(features):
+    def replica(f):
+      return metrics_fn(f, model(f, training=False))
+    per_replica = strategy.run(replica, args=(features,))
+    return tf.nest.map_structure(
+        lambda v: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None), per_replica)
+
+  totals, steps = None, 0
+  for features in dist_ds:
+    if max_steps is not None and steps >= max_steps:
+      break
+    out = tf.nest.map_structure(lambda t: t.numpy().astype(np.float64), eval_step(features))
+    totals = out if totals is None else tf.nest.map_structure(np.add, totals, out)
+    steps += 1
+  if totals is None:
+    raise ValueError("evaluation data is empty")
+  logging.info("Evaluated %d steps", steps)
+  return {name: float(num / den) if den else float("nan") for name, (num, den) in totals.items()}
+
+
+def predict(strategy, dataset_fn, model, predict_fn=None, keep_features=()):
+  """Yields {name: numpy array} per global batch: predict_fn(features, outputs) + kept features.
+
+  On MultiWorkerMirrored each worker yields its own share; use one_device / mirrored / tpu.
+  """
+  dist_ds = strategy.distribute_datasets_from_function(dataset_fn)
+
+  def default_fn(features, outputs):
+    del features
+    return dict(outputs) if isinstance(outputs, dict) else {"outputs": outputs}
+
+  predict_fn = predict_fn or default_fn
+
+  @tf.function
+  def predict_step(features):
+    def replica(f):
+      out = predict_fn(f, model(f, training=False))
+      out.update({k: f[k] for k in keep_features})
+      return out
+    return strategy.run(replica, args=(features,))
+
+  for features in dist_ds:
+    per_replica = predict_step(features)
+    yield {k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)], 0)
+           for k, v in per_replica.items()}
