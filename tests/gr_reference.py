@@ -23,9 +23,11 @@ def _install_shim():
   import tensorflow as tf2  # pylint: disable=import-outside-toplevel
   import tf_slim  # pylint: disable=import-outside-toplevel
   tf1 = tf2.compat.v1
-  if not hasattr(tf1, "contrib"):
-    tf1.contrib = types.SimpleNamespace(layers=tf_slim.layers)
+  contrib = types.ModuleType("tensorflow.contrib")
+  contrib.layers = tf_slim.layers
+  tf1.contrib = contrib
   sys.modules["tensorflow"] = tf1
+  sys.modules["tensorflow.contrib"] = contrib  # `from tensorflow.contrib import layers`
   return tf2
 
 
@@ -58,8 +60,10 @@ def run_gr(module, argv=(), code=None, timeout=3600):
     cmd = [sys.executable, "-c",
            f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r});"
            "import gr_reference; gr_reference._install_shim();\n" + code, *argv]
-  return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True,
-                        timeout=timeout)
+  result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+  if result.returncode:
+    raise RuntimeError(f"GR's {module} failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
+  return result
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def add_output_projection(layer, num_outputs, hidden_size, initializer_range):
 def project(x, weights, bias):
   """x [..., H] @ weights[K, H]^T + bias -> [..., K], in float32 for the losses."""
   x = tf.cast(x, tf.float32)
-  return tf.matmul(x, tf.cast(weights, tf.float32), transpose_b=True) + bias
+  return tf.matmul(x, tf.cast(weights, tf.float32), transpose_b=True) + tf.cast(bias, tf.float32)
 
 
 class OutputProjection(keras.layers.Layer):

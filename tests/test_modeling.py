@@ -1,0 +1,184 @@
+"""Our model against GR's own modeling.py / run_pretraining.py (PyPI bert-tensorflow)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official_bert import checkpoints, configs, encoder, models
+from official_bert.layers import activations
+import gr_reference
+
+# Odd tiny sizes so a transposed or mis-split dimension shows.
+TINY = dict(vocab_size=97, hidden_size=30, num_hidden_layers=2, num_attention_heads=3,
+            intermediate_size=41, hidden_act="gelu", hidden_dropout_prob=0.1,
+            attention_probs_dropout_prob=0.1, max_position_embeddings=23, type_vocab_size=3,
+            initializer_range=0.02)
+B, S, P = 3, 11, 4
+
+# Runs in a subprocess under the tensorflow.compat.v1 shim: builds GR's BertModel and GR's
+# pre-training heads, saves the random checkpoint and the outputs.
+_GR_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+from bert import modeling, run_pretraining
+tf.disable_eager_execution()
+work = sys.argv[1]
+inputs = dict(np.load(work + "/inputs.npz"))
+config = modeling.BertConfig.from_json_file(work + "/bert_config.json")
+ph = {k: tf.constant(v) for k, v in inputs.items()}
+model = modeling.BertModel(config=config, is_training=False, input_ids=ph["input_ids"],
+                           input_mask=ph["input_mask"], token_type_ids=ph["segment_ids"])
+mlm_loss, _, mlm_log_probs = run_pretraining.get_masked_lm_output(
+    config, model.get_sequence_output(), model.get_embedding_table(),
+    ph["masked_lm_positions"], ph["masked_lm_ids"], ph["masked_lm_weights"])
+nsp_loss, _, nsp_log_probs = run_pretraining.get_next_sentence_output(
+    config, model.get_pooled_output(), ph["next_sentence_labels"])
+total = mlm_loss + nsp_loss
+with tf.Session() as sess:
+  # GR's heads initialise output biases to zero; randomise them so they are tested too.
+  sess.run(tf.global_variables_initializer())
+  for v in tf.global_variables():
+    if "bias" in v.name or "beta" in v.name or "gamma" in v.name:
+      sess.run(v.assign(v + tf.random.normal(tf.shape(v), stddev=0.1, seed=1)))
+  tf.train.Saver().save(sess, work + "/bert_model.ckpt", write_meta_graph=False)
+  out = sess.run(dict(sequence_output=model.get_sequence_output(),
+                      pooled_output=model.get_pooled_output(),
+                      all_encoder_layers=model.get_all_encoder_layers(),
+                      embedding_output=model.get_embedding_output(),
+                      mlm_log_probs=mlm_log_probs, nsp_log_probs=nsp_log_probs,
+                      mlm_loss=mlm_loss, nsp_loss=nsp_loss, total=total))
+out["all_encoder_layers"] = np.stack(out["all_encoder_layers"])
+np.savez(work + "/gr_outputs.npz", **out)
+json.dump(sorted(v.name[:-2] for v in tf.global_variables()), open(work + "/names.json", "w"))
+"""
+
+
+def _inputs(rng):
+  mask = np.ones((B, S), np.int32)
+  mask[1, 7:] = 0
+  mask[2, 4:] = 0
+  return dict(
+      input_ids=rng.integers(0, TINY["vocab_size"], (B, S)).astype(np.int32) * mask,
+      input_mask=mask,
+      segment_ids=(rng.integers(0, TINY["type_vocab_size"], (B, S)) * mask).astype(np.int32),
+      masked_lm_positions=rng.integers(0, 4, (B, P)).astype(np.int32),
+      masked_lm_ids=rng.integers(0, TINY["vocab_size"], (B, P)).astype(np.int32),
+      masked_lm_weights=np.array([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], np.float32),
+      next_sentence_labels=np.array([[0], [1], [1]], np.int32))
+
+
+@pytest.fixture(scope="module")
+def gr_run(tmp_path_factory):
+  work = str(tmp_path_factory.mktemp("gr_modeling"))
+  inputs = _inputs(np.random.default_rng(7))
+  np.savez(os.path.join(work, "inputs.npz"), **inputs)
+  with open(os.path.join(work, "bert_config.json"), "w") as f:
+    json.dump(TINY, f)
+  gr_reference.run_gr("modeling", [work], code=_GR_SCRIPT)
+  with open(os.path.join(work, "names.json")) as f:
+    names = json.load(f)
+  return work, inputs, dict(np.load(os.path.join(work, "gr_outputs.npz"))), names
+
+
+def test_variable_names_are_grs(gr_run):
+  work, _, _, gr_names = gr_run
+  model = models.BertPretrainer(configs.BertConfig(**TINY))
+  ours = checkpoints.model_variables(model)
+  assert sorted(ours) == gr_names
+  reader = tf.train.load_checkpoint(os.path.join(work, "bert_model.ckpt"))
+  shapes = reader.get_variable_to_shape_map()
+  for name, variable in ours.items():
+    assert tuple(shapes[name]) == tuple(variable.shape), name
+
+
+def test_outputs_match_gr(gr_run):
+  work, inputs, gr, _ = gr_run
+  model = models.BertPretrainer(configs.BertConfig.from_json_file(
+      os.path.join(work, "bert_config.json")))
+  model.build()
+  checkpoints.assign_weights(model, checkpoints.read_tf1(os.path.join(work, "bert_model.ckpt")))
+  out = model(inputs, training=False)
+  enc = model.bert(inputs, training=False)
+  np.testing.assert_allclose(enc["sequence_output"], gr["sequence_output"], atol=1e-5)
+  np.testing.assert_allclose(enc["pooled_output"], gr["pooled_output"], atol=1e-5)
+  np.testing.assert_allclose(enc["embedding_output"], gr["embedding_output"], atol=1e-5)
+  np.testing.assert_allclose(np.stack(enc["all_encoder_layers"]), gr["all_encoder_layers"],
+                             atol=1e-5)
+  mlm_log_probs = tf.nn.log_softmax(out["masked_lm_logits"]).numpy().reshape(B * P, -1)
+  np.testing.assert_allclose(mlm_log_probs, gr["mlm_log_probs"], atol=1e-5)
+  np.testing.assert_allclose(tf.nn.log_softmax(out["next_sentence_logits"]),
+                             gr["nsp_log_probs"], atol=1e-5)
+  loss, metrics = models.pretraining_loss(inputs, out)
+  np.testing.assert_allclose(metrics["masked_lm_loss"], gr["mlm_loss"], atol=1e-5)
+  np.testing.assert_allclose(metrics["next_sentence_loss"], gr["nsp_loss"], atol=1e-5)
+  np.testing.assert_allclose(loss, gr["total"], atol=1e-5)
+
+
+def test_gelu_forms_by_hand():
+  x = np.array([-3.0, -0.5, 0.0, 0.7, 2.5], np.float32)
+  tanh_form = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+  from math import erf  # pylint: disable=import-outside-toplevel
+  erf_form = np.array([0.5 * v * (1 + erf(v / np.sqrt(2))) for v in x], np.float32)
+  np.testing.assert_allclose(activations.gelu(tf.constant(x)), tanh_form, atol=1e-6)
+  np.testing.assert_allclose(activations.gelu_exact(tf.constant(x)), erf_form, atol=1e-6)
+  assert not np.allclose(tanh_form, erf_form, atol=1e-6)  # the two really differ
+
+
+def test_padding_does_not_change_real_tokens():
+  """The [B, F, T] mask: extra padding leaves real positions' outputs unchanged."""
+  config = configs.BertConfig(**TINY)
+  model = encoder.BertModel(config)
+  ids = np.array([[5, 6, 7, 8]], np.int32)
+  short = model({"input_ids": ids, "input_mask": np.ones_like(ids)})["sequence_output"]
+  padded_ids = np.pad(ids, [[0, 0], [0, 5]])
+  mask = (padded_ids > 0).astype(np.int32)
+  long = model({"input_ids": padded_ids, "input_mask": mask})["sequence_output"]
+  np.testing.assert_allclose(short, long[:, :4], atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision(policy):
+  import keras  # pylint: disable=import-outside-toplevel
+  config = configs.BertConfig(**TINY)
+  inputs = _inputs(np.random.default_rng(3))
+  ref_model = models.BertPretrainer(config)
+  ref_model.build()
+  weights = checkpoints.get_weights(ref_model)
+  ref, _ = models.pretraining_loss(inputs, ref_model(inputs))
+  keras.mixed_precision.set_dtype_policy(policy)
+  try:
+    model = models.BertPretrainer(config)
+    model.build()
+    checkpoints.assign_weights(model, weights)
+    out = model(inputs)
+    loss, _ = models.pretraining_loss(inputs, out)
+  finally:
+    keras.mixed_precision.set_dtype_policy("float32")
+  seq = model.bert(inputs)["sequence_output"]
+  assert seq.dtype == tf.float32  # LayerNorm output stays float32
+  assert model.bert.encoder.blocks[0].attention.self_attention.query.compute_dtype != "float32"
+  assert out["masked_lm_logits"].dtype == tf.float32
+  np.testing.assert_allclose(loss, ref, rtol=0.05)
+
+
+def test_xla_compiles_train_step():
+  config = configs.BertConfig(**TINY)
+  model = models.BertPretrainer(config)
+  model.build()
+  inputs = _inputs(np.random.default_rng(5))
+
+  @tf.function(jit_compile=True)
+  def step(features):
+    with tf.GradientTape() as tape:
+      loss, _ = models.pretraining_loss(features, model(features, training=True))
+    return loss, tape.gradient(loss, model.trainable_variables)
+
+  loss, grads = step(inputs)
+  eager_loss, _ = models.pretraining_loss(inputs, model(inputs, training=False))
+  assert np.isfinite(loss.numpy())
+  assert all(g is not None for g in grads)
+  assert abs(float(loss) - float(eager_loss)) < 1.0  # dropout on; same ballpark
