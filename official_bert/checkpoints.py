@@ -383,6 +383,15 @@ def minilm_files():
               config=os.path.join(d, "config.json"), vocab=os.path.join(d, "vocab.txt"))
 
 
+def _checkpoint_prefix(directory):
+  """The newest checkpoint in `directory` (state file, else a lone `*.index`), or None."""
+  latest = tf.train.latest_checkpoint(directory)
+  if latest:
+    return latest
+  indexes = [f for f in tf.io.gfile.listdir(directory) if f.endswith(".index")]
+  return os.path.join(directory, indexes[0][:-len(".index")]) if len(indexes) == 1 else None
+
+
 def detect_format(path):
   """Guesses tf1 / hf / keras_hub / keras / tf2 (our training checkpoints) from `path`."""
   path = resolve_pretrained(path)
@@ -394,9 +403,9 @@ def detect_format(path):
       return "keras_hub"
     if "config.json" in files:
       return "hf"
-    latest = tf.train.latest_checkpoint(path)
-    if latest:
-      return detect_format(latest)
+    prefix = _checkpoint_prefix(path)
+    if prefix:
+      return detect_format(prefix)
     raise FileNotFoundError(f"{path}: no checkpoint or weights recognised in this directory")
   try:
     keys = tf.train.load_checkpoint(path).get_variable_to_shape_map()
@@ -409,6 +418,8 @@ def read_weights(path, input_format=None):
   """{GR name: array} and BertConfig (None for tf1, whose config is a separate file)."""
   fmt = input_format or detect_format(path)
   if fmt == "tf1":
+    if tf.io.gfile.isdir(path):
+      path = _checkpoint_prefix(path) or path
     return read_tf1(path), None
   readers = {"hf": read_hf, "keras_hub": read_keras_hub, "keras": read_keras}
   if fmt not in readers:
@@ -426,7 +437,8 @@ def restore_encoder(model, init_checkpoint, input_format=None):
     # Our training checkpoints are object-based with the model under "model"; restore the
     # encoder (and any matching head) by object path.
     ckpt = tf.train.Checkpoint(model=model)
-    path = tf.train.latest_checkpoint(init_checkpoint) or init_checkpoint
+    path = (_checkpoint_prefix(init_checkpoint) if tf.io.gfile.isdir(init_checkpoint)
+            else init_checkpoint)
     ckpt.restore(path).expect_partial()
     logging.info("Restored %s from our checkpoint %s", model.name, path)
     return

