@@ -19,7 +19,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_context=None,
                      seed=12345, shuffle_buffer=100, cycle_length=4, drop_remainder=True,
-                     repeat=None):
+                     repeat=None, filter_fn=None):
   """Batches of `decode_fn(serialized)` from TFRecord files.
 
   Args:
@@ -28,6 +28,7 @@ def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_cont
     batch_size: per-replica batch size (input_context.get_per_replica_batch_size(global)).
     is_training: shuffle files and records (seeded) and repeat forever.
     input_context: tf.distribute.InputContext; each input pipeline (worker) reads its own files.
+    filter_fn: optional decoded example -> bool scalar; False drops the example.
   """
   files = list(input_files)
   ds = tf.data.Dataset.from_tensor_slices(files)
@@ -55,6 +56,8 @@ def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_cont
   if is_training:
     ds = ds.shuffle(shuffle_buffer, seed=seed)
   ds = ds.map(decode_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
+  if filter_fn is not None:
+    ds = ds.filter(filter_fn)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   options = tf.data.Options()
   options.deterministic = True
@@ -87,7 +90,8 @@ def check_pretraining_files(input_files, max_seq_length, max_predictions_per_seq
 
 
 def pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_per_seq,
-                        is_training, input_context=None, seed=12345, repeat=None):
+                        is_training, input_context=None, seed=12345, repeat=None,
+                        filter_fn=None):
   """GR's pre-training input_fn: batches of int32 feature dicts with static shapes."""
   files = utils.expand_globs(input_file) if isinstance(input_file, str) else list(input_file)
 
@@ -96,4 +100,4 @@ def pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_
 
   # GR repeats eval data too and evaluates a fixed number of steps (max_eval_steps).
   return tfrecord_dataset(files, decode, batch_size, is_training, input_context, seed=seed,
-                          repeat=True if repeat is None else repeat)
+                          repeat=True if repeat is None else repeat, filter_fn=filter_fn)

@@ -104,18 +104,42 @@ def _checkpoint_dir(strategy, output_dir):
   return os.path.join(output_dir, f".tmp_worker{distribute.worker_id(strategy)}")
 
 
+def checkpoint_variables(model):
+  """({name: variable}, [rng states]) saved for `model` in output_dir checkpoints.
+
+  Names are the Keras paths below the model (GR's names, e.g. "bert/encoder/layer_0/..."):
+  tf.train.Checkpoint(model=<Keras 3 model>) misses variables of layers kept in lists, so the
+  variables are listed explicitly. Dropout RNG states are saved too (in model order), so a
+  resumed run draws the same dropout masks as a straight one.
+  """
+  prefix = model.name + "/"
+  named, rng = {}, []
+  for v in model.variables:
+    if v.path.endswith("seed_generator_state"):
+      rng.append(v)
+      continue
+    name = v.path[len(prefix):] if v.path.startswith(prefix) else v.path
+    if name in named:
+      raise ValueError(f"two variables of {model.name} share the name {name}")
+    named[name] = v
+  return named, rng
+
+
 def build_checkpoint(model, optimizer=None):
-  """The checkpoint object graph used in output_dir: model (+ optimizer when training)."""
-  if optimizer is None:
-    return tf.train.Checkpoint(model=model)
-  return tf.train.Checkpoint(model=model, optimizer=optimizer)
+  """The checkpoint of output_dir: model variables, dropout RNG states (+ optimizer)."""
+  named, rng = checkpoint_variables(model)
+  kwargs = dict(model=named, rng=rng)
+  if optimizer is not None:
+    kwargs["optimizer"] = optimizer
+  return tf.train.Checkpoint(**kwargs)
 
 
-def restore_latest(model, output_dir, optimizer=None):
+def restore_latest(model, output_dir, optimizer=None, checkpoint=None):
   """Restores the newest `model.ckpt-N` of output_dir into model (and optimizer); returns path."""
   latest = tf.train.latest_checkpoint(output_dir)
   if latest:
-    status = build_checkpoint(model, optimizer).read(latest)
+    checkpoint = checkpoint or build_checkpoint(model, optimizer)
+    status = checkpoint.restore(latest)
     if optimizer is None:
       status.expect_partial()
     else:
@@ -224,7 +248,7 @@ def train(task, strategy, dataset_fn, optimizer_fn, settings, init_fn=None):
   ckpt_dir = _checkpoint_dir(strategy, settings.output_dir)
   manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=settings.keep_checkpoint_max,
                                        checkpoint_name=CHECKPOINT_NAME)
-  if not restore_latest(model, settings.output_dir, optimizer) and init_fn is not None:
+  if not restore_latest(model, settings.output_dir, optimizer, ckpt) and init_fn is not None:
     init_fn(model)
   step = int(optimizer.iterations.numpy())
   if step:

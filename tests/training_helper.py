@@ -1,0 +1,97 @@
+"""Shared pieces of tests/test_training.py, also run as a subprocess for the distributed tests.
+
+  python tests/training_helper.py mirrored RECORDS_GLOB OUT_DIR   # 2 logical CPUs vs 1 device
+  python tests/training_helper.py worker RECORDS_GLOB OUT_DIR      # one MWMS worker ($TF_CONFIG)
+Each writes OUT_DIR/<name>.npz with the final weights and the losses.
+"""
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SEQ, PRED = 32, 5
+
+
+def tiny_config(dropout=0.0):
+  from official_bert import configs  # pylint: disable=import-outside-toplevel
+  # Odd sizes so shape bugs show; GR's uncased vocab because the data is real text.
+  return configs.BertConfig(vocab_size=30522, hidden_size=36, num_hidden_layers=2,
+                            num_attention_heads=3, intermediate_size=37,
+                            hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+                            max_position_embeddings=64, type_vocab_size=2)
+
+
+def make_records(data_dir, out_dir):
+  """Pre-training TFRecords (2 files) from GR's sample_text via data_prep."""
+  from data_prep import pretraining_pipeline as pp  # pylint: disable=import-outside-toplevel
+  files = [os.path.join(out_dir, f"pt-{i}.tfrecord") for i in range(2)]
+  pp.run_compat([os.path.join(data_dir, "sample_text", "sample_text.txt")], files,
+                pp.make_options(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"),
+                                max_seq_length=SEQ, max_predictions_per_seq=PRED,
+                                masked_lm_prob=0.5, dupe_factor=3, random_seed=1),
+                num_logged=0)
+  return files
+
+
+def full_masks(example):
+  # Examples with all P predictions real: then the mean of per-replica (per-micro-batch) mean
+  # losses equals the mean over the global batch, so 1 device and N replicas are comparable.
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.equal(tf.reduce_sum(example["masked_lm_weights"]), float(PRED))
+
+
+def run(strategy, files, output_dir, num_train_steps, batch=8, accumulation=1, jit=False,
+        dropout=0.0, total_steps=None, steps_per_loop=2, save_every=2, lr=1e-3,
+        optimizer="adamw"):
+  """Trains the tiny pretrainer; returns (model, final weights)."""
+  import keras  # pylint: disable=import-outside-toplevel
+  from official_bert import optimization  # pylint: disable=import-outside-toplevel
+  from official_bert.training import inputs, loop, pretraining  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(7)
+  total = total_steps or num_train_steps
+  task = pretraining.pretraining_task(tiny_config(dropout))
+
+  def dataset_fn(ctx):
+    return inputs.pretraining_dataset(files, ctx.get_per_replica_batch_size(batch), SEQ, PRED,
+                                      True, ctx, seed=3, filter_fn=full_masks)
+
+  settings = loop.RunSettings(output_dir=output_dir, num_train_steps=num_train_steps,
+                              train_batch_size=batch, steps_per_loop=steps_per_loop,
+                              save_checkpoints_steps=save_every,
+                              gradient_accumulation_steps=accumulation, jit_compile=jit,
+                              write_summaries=False)
+  model = loop.train(task, strategy, dataset_fn,
+                     lambda: optimization.create_optimizer(lr, total, 1, optimizer), settings)
+  return model, [w.copy() for w in model.get_weights()]
+
+
+def _main(mode, pattern, out_dir):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from official_bert import utils  # pylint: disable=import-outside-toplevel
+  files = utils.expand_globs(pattern)
+  if mode == "mirrored":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    one = tf.distribute.OneDeviceStrategy("/cpu:0")
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
+                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+    _, w1 = run(one, files, os.path.join(out_dir, "one"), 4)
+    _, w2 = run(mirrored, files, os.path.join(out_dir, "mirrored"), 4)
+    np.savez(os.path.join(out_dir, "one.npz"), *w1)
+    np.savez(os.path.join(out_dir, "mirrored.npz"), *w2)
+  elif mode == "worker":
+    from official_bert.training import distribute  # pylint: disable=import-outside-toplevel
+    strategy = distribute.get_strategy("multi_worker_mirrored")
+    _, w = run(strategy, files, os.path.join(out_dir, "mwms"), 3)
+    index = strategy.cluster_resolver.task_id
+    np.savez(os.path.join(out_dir, f"worker{index}.npz"), *w)
+  else:
+    raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+  _main(*sys.argv[1:4])
