@@ -146,11 +146,15 @@ def test_dataset_reads_what_was_written(gr_run, tokenizer, tmp_path):
   seq_length = gr_run["args"]["max_seq_length"]
   d = squad.create_dataset(path, seq_length, batch_size=3, is_training=False)
   batches = list(d.as_numpy_iterator())
+  assert all(b["input_ids"].shape == (3, seq_length) for b in batches)  # static: last one padded
   got = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
-  # Read for prediction: no labels; in order; last partial batch kept.
+  assert len(got["unique_ids"]) == 3 * ((len(features) + 2) // 3)
+  real = got["unique_ids"] != 0
+  assert real.sum() == len(features) and not got["input_mask"][~real].any()
+  got = {k: v[real] for k, v in got.items()}
+  # Read for prediction: no labels; in order.
   assert set(got) == {"unique_ids", "input_ids", "input_mask", "segment_ids"}
-  assert got["input_ids"].dtype == np.int32 and got["input_ids"].shape == (len(features),
-                                                                           seq_length)
+  assert got["input_ids"].dtype == np.int32
   np.testing.assert_array_equal(got["unique_ids"], [f.unique_id for f in features])
   np.testing.assert_array_equal(got["segment_ids"], [f.segment_ids for f in features])
   train = squad.create_dataset(path, seq_length, batch_size=4, is_training=True, seed=1)

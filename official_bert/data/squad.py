@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from official_bert import utils
+from official_bert.training import inputs
 
 # GR's first unique_id; features are numbered from here in reading order.
 FIRST_UNIQUE_ID = 1000000000
@@ -395,31 +396,42 @@ def name_to_features(seq_length, is_training):
   return spec
 
 
-def create_dataset(input_file, seq_length, batch_size, is_training, drop_remainder=None,
-                   input_context=None, shuffle_buffer=100, seed=None):
+def decode_record(record, seq_length, is_training):
+  """One serialized tf.train.Example -> dict of int32 tensors (TPUs want int32)."""
+  example = tf.io.parse_single_example(record, name_to_features(seq_length, is_training))
+  return {k: tf.cast(v, tf.int32) for k, v in example.items()}
+
+
+def _pad_to_batch(batch, batch_size):
+  """Pads a final short batch with zero rows (unique_ids 0: no feature has it) to a static shape."""
+  def pad(t):
+    n = batch_size - tf.shape(t)[0]
+    padded = tf.pad(t, [[0, n]] + [[0, 0]] * (len(t.shape) - 1))
+    return tf.ensure_shape(padded, [batch_size] + t.shape.as_list()[1:])
+  return {k: pad(v) for k, v in batch.items()}
+
+
+def create_dataset(input_file, seq_length, batch_size, is_training, input_context=None,
+                   shuffle_buffer=100, seed=12345):
   """tf.data of feature dicts (int32 [B, S] / [B]) from SQuAD TFRecords (GR's input_fn).
 
-  Training repeats and shuffles (buffer 100, as GR: examples are pre-shuffled when written).
-  `input_context` (tf.distribute.InputContext) shards files / records per input pipeline.
+  Training: the shared deterministic pipeline (seeded shuffle, buffer 100 as GR, whose examples
+  are pre-shuffled when written; repeat; full batches), so a resumed run skips exactly the
+  batches it has used. Prediction: file order, one pass, the last batch padded with
+  unique_ids=0 rows to `batch_size` (static shapes for TPU / XLA; their outputs are ignored).
+  `batch_size` is per input pipeline; `input_context` is a tf.distribute.InputContext.
   """
   files = utils.expand_globs(input_file, "input_file") if isinstance(input_file, str) else (
       list(input_file))
-  spec = name_to_features(seq_length, is_training)
-  if drop_remainder is None:
-    drop_remainder = is_training
+  if is_training:
+    return inputs.tfrecord_dataset(
+        files, lambda r: decode_record(r, seq_length, True), batch_size, True, input_context,
+        seed=seed, shuffle_buffer=shuffle_buffer)
   d = tf.data.TFRecordDataset(files)
   if input_context and input_context.num_input_pipelines > 1:
     d = d.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-  if is_training:
-    d = d.repeat()
-    d = d.shuffle(buffer_size=shuffle_buffer, seed=seed)
-
-  def decode(record):
-    example = tf.io.parse_single_example(record, spec)
-    return {k: tf.cast(v, tf.int32) for k, v in example.items()}  # TPUs want int32
-
-  d = d.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-  d = d.batch(batch_size, drop_remainder=drop_remainder)
+  d = d.map(lambda r: decode_record(r, seq_length, False), num_parallel_calls=tf.data.AUTOTUNE)
+  d = d.batch(batch_size).map(lambda b: _pad_to_batch(b, batch_size))
   return d.prefetch(tf.data.AUTOTUNE)
 
 
