@@ -1,0 +1,181 @@
+"""Turns raw corpora into GR's pre-training input: one sentence per line, blank line between docs.
+
+Formats (--input_format):
+  wikiextractor  `<doc id=.. title=..>` blocks (WikiExtractor output); the title line is dropped.
+  wikitext       WikiText raw: a ` = Title = ` heading starts an article, ` = = .. = = ` sub-headings
+                 are dropped, every other non-blank line is a paragraph.
+  gutenberg      a Project Gutenberg book: licence header / footer stripped (the `*** START OF` /
+                 `*** END OF` markers), hard-wrapped lines joined into paragraphs, one document.
+  lines          one paragraph per line, a blank line between documents.
+Sentences come from a rule-based splitter (no model, nothing downloaded). Documents with fewer than
+--min_sentences sentences or --min_chars characters are dropped.
+
+  python data_prep/prepare_corpus.py --input_file='wiki/*/wiki_*' --input_format=wikiextractor \
+    --output_file=/tmp/wiki_sentences.txt
+"""
+
+import os
+import re
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from official_bert import utils  # pylint: disable=wrong-import-position
+
+FORMATS = ("wikiextractor", "wikitext", "gutenberg", "lines")
+
+# Words ending in "." that rarely end a sentence.
+_ABBREVIATIONS = frozenset("""
+mr mrs ms dr prof st sr jr vs etc e.g i.e cf al fig figs no nos vol vols ed eds pp p approx
+gen col lt sgt capt cmdr adm gov rev hon inc ltd co corp dept univ est jan feb mar apr jun jul
+aug sep sept oct nov dec mt ft u.s u.k u.n a.d b.c ca c
+""".split())
+
+# A candidate boundary: ., ! or ? (plus closing quotes/brackets), whitespace, then a plausible start.
+_BOUNDARY_RE = re.compile(r"""([.!?]+["'\u201d\u2019)\]]*)\s+(?=["'\u201c\u2018(\[]?[A-Z0-9\u00C0-\u024F])""")
+
+
+def split_sentences(paragraph):
+  """Rule-based sentence splitter: 'He left. Mr. Smith stayed.' -> ['He left.', 'Mr. Smith stayed.']."""
+  sentences = []
+  start = 0
+  for m in _BOUNDARY_RE.finditer(paragraph):
+    head = paragraph[start:m.end(1)]
+    words = head.split()
+    last = words[-1].lower().rstrip(".!?\"')]\u201d\u2019") if words else ""
+    if m.group(1).startswith(".") and (
+        last.lstrip("(\"'") in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last)):
+      continue  # an abbreviation or an initial ("J. Smith"), not a sentence end
+    sentences.append(head.strip())
+    start = m.end()
+  tail = paragraph[start:].strip()
+  if tail:
+    sentences.append(tail)
+  return [s for s in sentences if s]
+
+
+def _paragraph_documents(lines, fmt):
+  """Raw lines -> documents, each a list of paragraphs."""
+  if fmt == "wikiextractor":
+    doc, title_pending = None, False
+    for line in lines:
+      s = line.strip()
+      if s.startswith("<doc ") or s.startswith("<doc>"):
+        doc, title_pending = [], True
+      elif s == "</doc>":
+        if doc is not None:
+          yield doc
+        doc = None
+      elif doc is not None and s:
+        if title_pending:  # WikiExtractor repeats the title as the first line
+          title_pending = False
+          continue
+        doc.append(s)
+    if doc:
+      yield doc
+  elif fmt == "wikitext":
+    doc = []
+    for line in lines:
+      s = line.strip()
+      if re.fullmatch(r"= [^=].* =", s):  # a new article
+        if doc:
+          yield doc
+        doc = []
+      elif s and not s.startswith("= ="):
+        doc.append(s)
+    if doc:
+      yield doc
+  elif fmt == "gutenberg":
+    body, inside, seen_start = [], False, False
+    for line in lines:
+      if line.startswith("*** START OF"):
+        inside, seen_start, body = True, True, []
+        continue
+      if line.startswith("*** END OF"):
+        break
+      if inside or not seen_start:
+        body.append(line)
+    paragraphs, para = [], []
+    for line in body:
+      if line.strip():
+        para.append(line.strip())
+      elif para:
+        paragraphs.append(" ".join(para))
+        para = []
+    if para:
+      paragraphs.append(" ".join(para))
+    if paragraphs:
+      yield paragraphs
+  elif fmt == "lines":
+    doc = []
+    for line in lines:
+      s = line.strip()
+      if s:
+        doc.append(s)
+      elif doc:
+        yield doc
+        doc = []
+    if doc:
+      yield doc
+  else:
+    raise ValueError(f"--input_format={fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def documents(lines, fmt, min_sentences=2, min_chars=50):
+  """Raw lines -> documents as lists of sentences, too-short documents dropped."""
+  for paragraphs in _paragraph_documents(lines, fmt):
+    sentences = [s for p in paragraphs for s in split_sentences(p)]
+    if len(sentences) >= min_sentences and sum(map(len, sentences)) >= min_chars:
+      yield sentences
+
+
+def read_lines(path):
+  """Text lines of a local or remote file; invalid utf-8 bytes dropped, CRLF handled."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  with tf.io.gfile.GFile(path, "rb") as f:
+    for raw in f:
+      yield raw.decode("utf-8", "ignore").rstrip("\r\n")
+
+
+def prepare(input_files, output_file, fmt, min_sentences=2, min_chars=50):
+  """Writes GR's input format for all `input_files` to `output_file`; returns (docs, sentences)."""
+  num_docs = num_sentences = 0
+  with utils.atomic_open(output_file, "w") as out:
+    for path in input_files:
+      for doc in documents(read_lines(path), fmt, min_sentences, min_chars):
+        if num_docs:
+          out.write("\n")
+        out.write("\n".join(doc) + "\n")
+        num_docs += 1
+        num_sentences += len(doc)
+  logging.info("Wrote %d documents, %d sentences to %s", num_docs, num_sentences, output_file)
+  return num_docs, num_sentences
+
+
+def _define_flags():
+  # Defined only when run as a script, so the module imports next to other tools' flags.
+  flags.DEFINE_string("input_file", None, "Raw corpus files: comma-separated files or globs.")
+  flags.DEFINE_string("output_file", None, "Output text file (GR's pre-training input format).")
+  flags.DEFINE_enum("input_format", "lines", FORMATS, "Layout of the raw input (see the docstring).")
+  flags.DEFINE_integer("min_sentences", 2, "Drop documents with fewer sentences.")
+  flags.DEFINE_integer("min_chars", 50, "Drop documents with fewer characters.")
+
+
+FLAGS = flags.FLAGS
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  prepare(utils.expand_globs(FLAGS.input_file, "input_file"), FLAGS.output_file,
+          FLAGS.input_format, FLAGS.min_sentences, FLAGS.min_chars)
+
+
+if __name__ == "__main__":
+  _define_flags()
+  flags.mark_flag_as_required("input_file")
+  flags.mark_flag_as_required("output_file")
+  app.run(main)

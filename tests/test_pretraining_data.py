@@ -1,0 +1,357 @@
+"""Pre-training data: identical to GR's create_pretraining_data, scale mode statistics, bad input."""
+
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import gr_reference
+from data_prep import inspect_tfrecords
+from data_prep import prepare_corpus
+from data_prep import pretraining_pipeline as pp
+from official_bert import tokenization
+from official_bert.data import pretraining
+
+S, P = 128, 20
+
+# GR (bert-tensorflow 1.0.4) run in one subprocess for several jobs. 1.0.4 predates whole-word
+# masking, so for "wwm" jobs its create_masked_lm_predictions is replaced by the rule of GR master
+# written out here independently: "##" pieces join the previous candidate word, candidates are
+# shuffled as words, a word that would overflow num_to_predict is skipped, and each piece of a
+# chosen word gets its own 80/10/10 draw.
+_GR_JOBS = r"""
+import json, random, sys
+from absl import flags
+from bert import create_pretraining_data as cpd, tokenization
+flags.FLAGS.mark_as_parsed()  # GR's tokenizer reads flag defaults
+
+def wwm_rule(tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng):
+  words = []
+  for i, t in enumerate(tokens):
+    if t in ("[CLS]", "[SEP]"):
+      continue
+    if words and t.startswith("##"):
+      words[-1].append(i)
+    else:
+      words.append([i])
+  rng.shuffle(words)
+  n = min(max_predictions_per_seq, max(1, int(round(len(tokens) * masked_lm_prob))))
+  out, picked = list(tokens), []
+  for w in words:
+    if len(picked) >= n:
+      break
+    if len(picked) + len(w) > n:
+      continue
+    for i in w:
+      if rng.random() < 0.8:
+        out[i] = "[MASK]"
+      elif rng.random() < 0.5:
+        pass
+      else:
+        out[i] = vocab_words[rng.randint(0, len(vocab_words) - 1)]
+      picked.append(i)
+  picked.sort()
+  return out, picked, [tokens[i] for i in picked]
+
+plain = cpd.create_masked_lm_predictions
+for job in json.loads(sys.argv[1]):
+  cpd.create_masked_lm_predictions = wwm_rule if job["wwm"] else plain
+  tok = tokenization.FullTokenizer(job["vocab"], job["lower"])
+  inst = cpd.create_training_instances(job["inputs"], tok, 128, job["dupe"], 0.1, 0.15, 20,
+                                       random.Random(job["seed"]))
+  cpd.write_instance_to_example_files(inst, tok, 128, 20, job["outputs"])
+"""
+
+
+def read_examples(path):
+  return [tf.train.Example.FromString(r) for r in
+          tf.data.TFRecordDataset(path).as_numpy_iterator()]
+
+
+def read_raw(path):
+  return list(tf.data.TFRecordDataset(path).as_numpy_iterator())
+
+
+def features(example):
+  f = example.features.feature
+  return {k: list(getattr(f[k], f[k].WhichOneof("kind")).value) for k in f}
+
+
+@pytest.fixture(scope="module")
+def wiki_text(data_dir, tmp_path_factory):
+  """The first 12 articles of a WikiExtractor file, through corpus preparation."""
+  raw = open(os.path.join(data_dir, "wikipedia_sample", "wiki_00"), encoding="utf-8").read()
+  cut = 0
+  for _ in range(12):
+    cut = raw.index("</doc>", cut) + len("</doc>")
+  d = tmp_path_factory.mktemp("wiki")
+  (d / "raw").write_text(raw[:cut] + "\n", encoding="utf-8")
+  prepare_corpus.prepare([str(d / "raw")], str(d / "wiki.txt"), "wikiextractor")
+  return str(d / "wiki.txt")
+
+
+def _jobs(data_dir, wiki_text, uncased, cased):
+  sample = os.path.join(data_dir, "sample_text", "sample_text.txt")
+  return {  # name -> (inputs, vocab, do_lower_case, whole_word_mask, dupe, seed)
+      "sample_uncased": ([sample], uncased, True, False, 10, 12345),
+      "sample_cased_wwm": ([sample], cased, False, True, 10, 7),
+      "wiki_uncased": ([wiki_text], uncased, True, False, 2, 12345),
+      "wiki_cased": ([wiki_text], cased, False, False, 2, 3),
+      "wiki_uncased_wwm": ([wiki_text], uncased, True, True, 2, 12345),
+      "two_files": ([sample, wiki_text], uncased, True, False, 1, 99),
+  }
+
+
+@pytest.fixture(scope="module")
+def gr_outputs(data_dir, wiki_text, uncased_vocab, cased_vocab, tmp_path_factory):
+  if not gr_reference.gr_available():
+    pytest.fail("bert-tensorflow / tf_slim missing: pip install -r requirements-dev.txt")
+  d = tmp_path_factory.mktemp("gr")
+  jobs = _jobs(data_dir, wiki_text, uncased_vocab, cased_vocab)
+  spec = []
+  for name, (inputs, vocab, lower, wwm, dupe, seed) in jobs.items():
+    outputs = [str(d / f"{name}.{i}.tfrecord") for i in range(2 if name == "two_files" else 1)]
+    spec.append(dict(inputs=inputs, vocab=vocab, lower=lower, wwm=wwm, dupe=dupe, seed=seed,
+                     outputs=outputs))
+  gr_reference.run_gr("create_pretraining_data", [json.dumps(spec)], code=_GR_JOBS)
+  return {job_name: job for job_name, job in zip(jobs, spec)}
+
+
+def _ours(job, out_dir, name):
+  options = pp.make_options(job["vocab"], do_lower_case=job["lower"],
+                            do_whole_word_mask=job["wwm"], dupe_factor=job["dupe"],
+                            random_seed=job["seed"])
+  outputs = [str(out_dir / f"{name}.{i}.tfrecord") for i in range(len(job["outputs"]))]
+  count = pp.run_compat(job["inputs"], outputs, options)
+  return outputs, count
+
+
+@pytest.mark.parametrize("name", ["sample_uncased", "sample_cased_wwm", "wiki_uncased",
+                                  "wiki_cased", "wiki_uncased_wwm", "two_files"])
+def test_compat_mode_matches_gr(name, gr_outputs, tmp_path):
+  job = gr_outputs[name]
+  ours, count = _ours(job, tmp_path, name)
+  total = 0
+  for gr_path, our_path in zip(job["outputs"], ours):
+    gr_ex, our_raw = read_examples(gr_path), read_raw(our_path)
+    assert len(gr_ex) == len(our_raw) > 0
+    for i, (g, raw) in enumerate(zip(gr_ex, our_raw)):
+      o = tf.train.Example.FromString(raw)
+      assert o == g, f"{name}: record {i} differs"
+      # Byte-stable: our bytes are the deterministic serialization of the same message.
+      assert raw == g.SerializeToString(deterministic=True)
+    total += len(gr_ex)
+  assert count == total
+
+
+def test_output_bytes_stable_across_runs(gr_outputs, tmp_path):
+  job = gr_outputs["sample_uncased"]
+  (tmp_path / "a").mkdir()
+  (tmp_path / "b").mkdir()
+  a, _ = _ours(job, tmp_path / "a", "x")
+  b, _ = _ours(job, tmp_path / "b", "x")
+  assert open(a[0], "rb").read() == open(b[0], "rb").read()
+
+
+def test_whole_word_masking_groups_pieces(gr_outputs, tmp_path):
+  job = gr_outputs["wiki_uncased_wwm"]
+  ours, _ = _ours(job, tmp_path, "wwm")
+  inv = {i: t for t, i in tokenization.load_vocab(job["vocab"]).items()}
+  multi_piece_masked = 0
+  for ex in read_examples(ours[0]):
+    f = features(ex)
+    k = int(sum(f["masked_lm_weights"]))
+    masked = set(f["masked_lm_positions"][:k])
+    labels = dict(zip(f["masked_lm_positions"][:k], f["masked_lm_ids"][:k]))
+    n = sum(f["input_mask"])
+    original = [labels.get(i, t) for i, t in enumerate(f["input_ids"][:n])]
+    # Words: a piece starting with "##" continues the previous token.
+    for i in range(1, n):
+      if inv[original[i]].startswith("##") and inv[original[i - 1]] not in ("[SEP]", "[CLS]"):
+        assert (i in masked) == (i - 1 in masked), "a word was partly masked"
+        multi_piece_masked += i in masked
+  assert multi_piece_masked > 0
+
+
+def test_serializer_matches_protobuf():
+  vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "##b"]
+                                      + [f"w{i}" for i in range(20000)])}
+  enc = pretraining.ExampleEncoder(S, P, len(vocab))
+  rng = random.Random(0)
+  for n, k in [(5, 1), (S, P), (70, 0), (3, 2)]:
+    ids = [rng.randrange(len(vocab)) for _ in range(n)]
+    pos = sorted(rng.sample(range(1, n), min(k, n - 1)))
+    labels = [rng.randrange(len(vocab)) for _ in pos]
+    num_a = max(1, n // 3)
+    raw = enc.encode(ids, num_a, pos, labels, n % 2 == 1)
+    ex = tf.train.Example(features=tf.train.Features(feature={
+        "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=ids + [0] * (S - n))),
+        "input_mask": tf.train.Feature(int64_list=tf.train.Int64List(
+            value=[1] * n + [0] * (S - n))),
+        "segment_ids": tf.train.Feature(int64_list=tf.train.Int64List(
+            value=[0] * num_a + [1] * (n - num_a) + [0] * (S - n))),
+        "masked_lm_positions": tf.train.Feature(int64_list=tf.train.Int64List(
+            value=pos + [0] * (P - len(pos)))),
+        "masked_lm_ids": tf.train.Feature(int64_list=tf.train.Int64List(
+            value=labels + [0] * (P - len(pos)))),
+        "masked_lm_weights": tf.train.Feature(float_list=tf.train.FloatList(
+            value=[1.0] * len(pos) + [0.0] * (P - len(pos)))),
+        "next_sentence_labels": tf.train.Feature(int64_list=tf.train.Int64List(value=[n % 2])),
+    }))
+    assert raw == ex.SerializeToString(deterministic=True)
+    parsed = pretraining.parse_example(tf.constant(raw), S, P)
+    assert parsed["input_ids"].dtype == tf.int32
+    np.testing.assert_array_equal(parsed["input_ids"].numpy()[:n], ids)
+    np.testing.assert_array_equal(parsed["masked_lm_weights"].numpy(),
+                                  [1.0] * len(pos) + [0.0] * (P - len(pos)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Scale mode
+# ------------------------------------------------------------------------------------------------
+
+
+def _stats(paths, mask_id):
+  n_tok = n_masked = n_mask = n_kept = n_inst = n_random_next = 0
+  lengths = []
+  for path in paths:
+    for ex in read_examples(path):
+      f = features(ex)
+      n = sum(f["input_mask"])
+      k = int(sum(f["masked_lm_weights"]))
+      for p, label in zip(f["masked_lm_positions"][:k], f["masked_lm_ids"][:k]):
+        shown = f["input_ids"][p]
+        n_mask += shown == mask_id
+        n_kept += shown == label
+      n_tok += n
+      n_masked += k
+      n_inst += 1
+      n_random_next += f["next_sentence_labels"][0]
+      lengths.append(n)
+  lengths = np.array(lengths)
+  return dict(masked_fraction=n_masked / n_tok, mask=n_mask / n_masked, kept=n_kept / n_masked,
+              random_next=n_random_next / n_inst, short=np.mean(lengths < S * 0.6),
+              mean_length=lengths.mean(), count=n_inst)
+
+
+def test_scale_mode_statistics_match_compat(data_dir, uncased_vocab, tmp_path):
+  # Real text: two WikiExtractor files (~75 articles). GR draws the short-sequence target once per
+  # document, so instance counts and lengths vary a lot between seeds; those get wider bounds.
+  wiki = str(tmp_path / "wiki.txt")
+  prepare_corpus.prepare([os.path.join(data_dir, "wikipedia_sample", f"wiki_0{i}") for i in (0, 1)],
+                         wiki, "wikiextractor")
+  options = pp.make_options(uncased_vocab, dupe_factor=3)
+  compat = [str(tmp_path / "compat.tfrecord")]
+  pp.run_compat([wiki], compat, options)
+  scale = pp.shard_names(str(tmp_path / "scale"), 3)
+  pp.run_scale([wiki], scale, options, num_workers=2, chunk_chars=300000)
+  mask_id = tokenization.load_vocab(uncased_vocab)["[MASK]"]
+  a, b = _stats(compat, mask_id), _stats(scale, mask_id)
+  assert a["count"] > 10000 and abs(a["count"] - b["count"]) < 0.15 * a["count"]
+  assert abs(b["masked_fraction"] - 0.15) < 0.01
+  assert abs(a["masked_fraction"] - b["masked_fraction"]) < 0.005
+  assert abs(b["mask"] - 0.8) < 0.01 and abs(b["kept"] - 0.1) < 0.01
+  # GR forces a random next when a chunk holds one sentence, so its rate sits a bit above 0.5.
+  assert 0.5 <= b["random_next"] < 0.6 and abs(a["random_next"] - b["random_next"]) < 0.03
+  assert abs(a["short"] - b["short"]) < 0.06 and 0.03 < b["short"] < 0.3
+  assert abs(a["mean_length"] - b["mean_length"]) < 0.08 * a["mean_length"]
+  for path in scale:
+    assert inspect_tfrecords.inspect(path, S, P) > 0
+
+
+def test_scale_mode_deterministic_whatever_the_workers(wiki_text, uncased_vocab, tmp_path):
+  options = pp.make_options(uncased_vocab, dupe_factor=1, random_seed=5)
+  one = pp.shard_names(str(tmp_path / "one"), 2)
+  two = pp.shard_names(str(tmp_path / "two"), 2)
+  pp.run_scale([wiki_text], one, options, num_workers=1, chunk_chars=30000)
+  pp.run_scale([wiki_text], two, options, num_workers=2, chunk_chars=30000)
+  for x, y in zip(one, two):
+    assert open(x, "rb").read() == open(y, "rb").read()
+  other = pp.shard_names(str(tmp_path / "seed"), 2)
+  pp.run_scale([wiki_text], other, options._replace(random_seed=6), num_workers=1,
+               chunk_chars=30000)
+  assert open(one[0], "rb").read() != open(other[0], "rb").read()
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad input, tools
+# ------------------------------------------------------------------------------------------------
+
+
+def test_missing_input_names_the_pattern(uncased_vocab, tmp_path):
+  from data_prep import create_pretraining_data as cpd  # pylint: disable=import-outside-toplevel
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  pattern = str(tmp_path / "nothing_*.txt")
+  flags.FLAGS([
+      "x", f"--input_file={pattern}", f"--output_file={tmp_path / 'o'}",
+      f"--vocab_file={uncased_vocab}"])
+  with pytest.raises(FileNotFoundError, match="nothing_"):
+    cpd.main([])
+  assert not os.path.exists(tmp_path / "o")
+
+
+def test_invalid_utf8_dropped_and_empty_documents_skipped(uncased_vocab, tmp_path):
+  clean = "The cat sat on the mat.\nIt was happy there.\n\n\n\nA dog came by.\nIt barked twice.\n"
+  dirty = clean.encode().replace(b"cat", b"c\xffat").replace(b"dog", b"d\xc3og")
+  (tmp_path / "clean.txt").write_text("\n\n" + clean + "\n\n")
+  (tmp_path / "dirty.txt").write_bytes(dirty)
+  options = pp.make_options(uncased_vocab, dupe_factor=3)
+  pp.run_compat([str(tmp_path / "clean.txt")], [str(tmp_path / "c.tfrecord")], options)
+  pp.run_compat([str(tmp_path / "dirty.txt")], [str(tmp_path / "d.tfrecord")], options)
+  assert read_raw(str(tmp_path / "c.tfrecord")) == read_raw(str(tmp_path / "d.tfrecord"))
+  docs = list(pretraining.iter_documents([str(tmp_path / "clean.txt")], len))
+  assert len(docs) == 2
+
+
+def test_interrupted_run_leaves_no_output(uncased_vocab, tmp_path, monkeypatch):
+  (tmp_path / "in.txt").write_text("One sentence here.\nAnother one.\n\nA third.\nA fourth.\n")
+  calls = []
+
+  def boom(record, tokenizer):
+    calls.append(1)
+    if len(calls) == 2:
+      raise KeyboardInterrupt
+
+  monkeypatch.setattr(pp, "log_example", boom)
+  with pytest.raises(KeyboardInterrupt):
+    pp.run_compat([str(tmp_path / "in.txt")], [str(tmp_path / "out.tfrecord")],
+                  pp.make_options(uncased_vocab, dupe_factor=2))
+  assert os.listdir(tmp_path) == ["in.txt"]
+
+
+def test_inspect_rejects_a_bad_record(tmp_path):
+  ex = tf.train.Example(features=tf.train.Features(feature={
+      "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=[1] * 7))}))
+  with tf.io.TFRecordWriter(str(tmp_path / "bad.tfrecord")) as w:
+    w.write(ex.SerializeToString())
+  with pytest.raises(ValueError, match="record 0"):
+    inspect_tfrecords.inspect(str(tmp_path / "bad.tfrecord"), S, P)
+
+
+def test_inspect_prints_masked_tokens(gr_outputs):
+  job = gr_outputs["sample_uncased"]
+  inv = {i: t for t, i in tokenization.load_vocab(job["vocab"]).items()}
+  lines = []
+  n = inspect_tfrecords.inspect(job["outputs"][0], S, P, inv, 2, lines.append)
+  assert n > 100 and len(lines) == 2
+  assert lines[0].startswith("[is_random_next=") and "[CLS]" in lines[0] and "||" in lines[0]
+  assert "{" in lines[0]
+
+
+def test_prepare_corpus_formats():
+  wiki = ["<doc id=\"1\" title=\"T\">", "T", "", "First sentence here. Dr. Who came.",
+          "Second para! Yes.", "</doc>", "<doc id=\"2\" title=\"U\">", "U", "Too short.", "</doc>"]
+  docs = list(prepare_corpus.documents(wiki, "wikiextractor", min_sentences=2, min_chars=10))
+  assert docs == [["First sentence here.", "Dr. Who came.", "Second para!", "Yes."]]
+  book = ["Licence blah.", "*** START OF THE PROJECT GUTENBERG EBOOK X ***", "Call me",
+          "Ishmael. Some years ago.", "", "Next para.", "*** END OF THE PROJECT GUTENBERG EBOOK",
+          "licence footer."]
+  docs = list(prepare_corpus.documents(book, "gutenberg", min_sentences=1, min_chars=1))
+  assert docs == [["Call me Ishmael.", "Some years ago.", "Next para."]]
+  wt = [" = A = ", "", " Text one . More text here . ", " = = Sub = = ", " Para two . ",
+        " = B = ", " Alone . "]
+  docs = list(prepare_corpus.documents(wt, "wikitext", min_sentences=1, min_chars=1))
+  assert docs == [["Text one .", "More text here .", "Para two ."], ["Alone ."]]
