@@ -82,3 +82,19 @@ def glue_metrics(task_name, labels, logits, is_real_example=None, prefix="eval_"
   else:
     predictions = np.argmax(logits, axis=-1)
   return {prefix + m: _FUNCTIONS[m](labels, predictions) for m in TASK_METRICS[name]}
+
+
+def eval_loss(labels, logits, is_real_example=None, is_regression=False):
+  """GR's eval_loss: mean per-example loss of the real examples (cross entropy; MSE for STS-B)."""
+  labels = np.asarray(labels)
+  logits = np.asarray(logits, np.float64)
+  if is_regression:
+    per_example = np.square(logits.reshape(-1) - labels.astype(np.float64))
+  else:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    per_example = -log_probs[np.arange(len(labels)), labels.astype(np.int64)]
+  if is_real_example is None:
+    return float(per_example.mean())
+  w = np.asarray(is_real_example, np.float64)
+  return float((per_example * w).sum() / max(w.sum(), 1.0))

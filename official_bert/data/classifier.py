@@ -85,6 +85,7 @@ class DataProcessor:
   has_header = True
   eval_splits = ("dev",)
   test_splits = ("test",)
+  single_sentence = False  # CoLA, SST-2: text_b is None
 
   @property
   def is_regression(self):
@@ -179,6 +180,7 @@ class _PairProcessor(DataProcessor):
 class ColaProcessor(DataProcessor):
   """CoLA (GLUE): train/dev `source label original_label sentence` without header; test has one."""
   task_name, submission_name, labels = "cola", "CoLA", ("0", "1")
+  single_sentence = True
 
   def _skips_header(self, set_type):
     return set_type == "test"  # as GR: only the test file has a header
@@ -194,6 +196,7 @@ class ColaProcessor(DataProcessor):
 class Sst2Processor(DataProcessor):
   """SST-2 (GLUE): `sentence label`; test `index sentence`."""
   task_name, submission_name, labels = "sst2", "SST-2", ("0", "1")
+  single_sentence = True
 
   def _create_example(self, row, set_type, split, i):
     if set_type == "test":
@@ -511,3 +514,46 @@ def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regre
   else:
     d = d.batch(batch_size).map(lambda b: pad_to_batch(b, batch_size))
   return d.prefetch(tf.data.AUTOTUNE)
+
+
+# ----------------------------------------------------------------------------------------------
+# Result files (GR's eval_results.txt / test_results.tsv, and GLUE submission files)
+# ----------------------------------------------------------------------------------------------
+
+
+def write_eval_results(path, results):
+  """GR's eval_results.txt: one `key = value` line per result, keys sorted."""
+  with utils.atomic_open(path, "w") as f:
+    for key in sorted(results):
+      logging.info("  %s = %s", key, results[key])
+      f.write(f"{key} = {results[key]}\n")
+
+
+def read_eval_results(path):
+  """eval_results.txt -> {key: float}."""
+  with tf.io.gfile.GFile(path, "r") as f:
+    return {k.strip(): float(v) for k, v in
+            (line.split("=", 1) for line in f if "=" in line)}
+
+
+def write_test_results(path, outputs):
+  """GR's test_results.tsv: per example, its class probabilities (STS-B: its score), tab-separated.
+
+  outputs: [N, L] float32 of the real examples only.
+  """
+  with utils.atomic_open(path, "w") as f:
+    for row in outputs:
+      f.write("\t".join(str(v) for v in row) + "\n")
+
+
+def write_submission(path, examples, outputs, label_list):
+  """A GLUE leaderboard file: `index<TAB>prediction`, the label string (STS-B: the score)."""
+  with utils.atomic_open(path, "w") as f:
+    f.write("index\tprediction\n")
+    for i, (example, row) in enumerate(zip(examples, outputs)):
+      index = example.index if example.index is not None else str(i)
+      if label_list is None:
+        prediction = f"{float(row[0]):.3f}"
+      else:
+        prediction = label_list[int(max(range(len(row)), key=lambda j: row[j]))]
+      f.write(f"{index}\t{prediction}\n")

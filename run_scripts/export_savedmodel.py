@@ -1,0 +1,105 @@
+r"""Exports a fine-tuned classifier as a SavedModel that takes raw strings (tokenizer in-graph).
+
+Example (after run_classifier.py --task_name=MRPC --output_dir=/tmp/mrpc_output ...):
+  python run_scripts/export_savedmodel.py --task_name=MRPC --vocab_file=/tmp/minilm/vocab.txt \
+    --bert_config_file=/tmp/mrpc_output/bert_config.json --init_checkpoint=/tmp/mrpc_output \
+    --max_seq_length=128 --export_dir=/tmp/mrpc_savedmodel
+
+Signatures (all inputs tf.string [B]):
+  serving_default: the task's form: (sentence) for single-sentence tasks (CoLA, SST-2),
+    (sentence, sentence2) for pair tasks; `single_sentence` and `sentence_pair` are both there too.
+  Outputs: {"probabilities": [B, num_labels]} (label order of the task, as test_results.tsv), or
+  {"scores": [B]} for STS-B. Tokenization matches run_classifier's for do_lower_case and
+  max_seq_length, except that an empty second sentence still counts as a (empty) segment.
+
+Load in any process with tensorflow-text installed (its ops are in the graph):
+  import tensorflow as tf, tensorflow_text  # the import registers the ops
+  m = tf.saved_model.load(export_dir); m.signatures["serving_default"](sentence=..., sentence2=...)
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# pylint: disable=wrong-import-position
+from official_bert import configs, models
+from official_bert.data import classifier
+from official_bert.layers import preprocessing
+from official_bert.training import loop
+from official_bert.utils import atomic_path
+
+flags.DEFINE_string("task_name", None, "GR's --task_name of the fine-tuned model (sets the "
+                    "number of labels and single-sentence vs pair).")
+flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model.")
+flags.DEFINE_string("vocab_file", None, "The vocabulary file the model was trained with.")
+flags.DEFINE_bool("do_lower_case", True, "As in run_classifier.")
+flags.DEFINE_integer("max_seq_length", 128, "As in run_classifier.")
+flags.DEFINE_string("init_checkpoint", None, "run_classifier's output_dir (its newest "
+                    "checkpoint) or a model.ckpt-<step> prefix.")
+flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
+FLAGS = flags.FLAGS
+
+class ClassifierServer(tf.Module):
+  """Strings -> BertPreprocessor -> BertClassifier -> probabilities (or STS-B scores)."""
+
+  def __init__(self, model, preprocessor, is_regression):
+    super().__init__()
+    self.model = model
+    self.preprocessor = preprocessor
+    self.is_regression = is_regression
+
+  def _outputs(self, texts):
+    features = self.preprocessor(texts)  # input_ids / input_mask / segment_ids [B, S]
+    logits = tf.cast(self.model(features, training=False), tf.float32)  # [B, L]
+    if self.is_regression:
+      return {"scores": logits[:, 0]}
+    return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentence")])
+  def single_sentence(self, sentence):
+    return self._outputs([sentence])
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentence"),
+                                tf.TensorSpec([None], tf.string, name="sentence2")])
+  def sentence_pair(self, sentence, sentence2):
+    return self._outputs([sentence, sentence2])
+
+
+def export(model, vocab_file, do_lower_case, max_seq_length, is_regression, pair, export_dir):
+  """Writes the SavedModel of a built, restored BertClassifier to export_dir (atomically)."""
+  preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
+  server = ClassifierServer(model, preprocessor, is_regression)
+  signatures = {
+      "serving_default": server.sentence_pair if pair else server.single_sentence,
+      "single_sentence": server.single_sentence,
+      "sentence_pair": server.sentence_pair,
+  }
+  if tf.io.gfile.exists(export_dir):
+    tf.io.gfile.rmtree(export_dir)
+  with atomic_path(export_dir) as tmp:
+    tf.saved_model.save(server, tmp, signatures=signatures)
+  logging.info("Exported %s", export_dir)
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  processor = classifier.get_processor(FLAGS.task_name)
+  num_labels = 1 if processor.is_regression else len(processor.get_labels())
+  config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
+  model = models.BertClassifier(config, num_labels)
+  model.build()
+  path = tf.train.latest_checkpoint(FLAGS.init_checkpoint) or FLAGS.init_checkpoint
+  # The whole classifier (encoder and head) must come from the checkpoint.
+  loop.build_checkpoint(model).read(path).expect_partial().assert_existing_objects_matched()
+  logging.info("Restored %s", path)
+  export(model, FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
+         processor.is_regression, not processor.single_sentence, FLAGS.export_dir)
+
+
+if __name__ == "__main__":
+  for name in ("task_name", "bert_config_file", "vocab_file", "init_checkpoint", "export_dir"):
+    flags.mark_flag_as_required(name)
+  app.run(main)

