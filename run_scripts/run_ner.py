@@ -84,8 +84,9 @@ def data_file(split):
                        f"{_DEFAULT_FILES[split]}")
 
 
-def make_features(split, label_list, tokenizer):
-  examples = tagging.read_conll(data_file(split), FLAGS.label_scheme)
+def make_features(split, label_list, tokenizer, examples=None):
+  if examples is None:
+    examples = tagging.read_conll(data_file(split), FLAGS.label_scheme)
   features = tagging.convert_examples_to_features(
       examples, label_list, FLAGS.max_seq_length, tokenizer, FLAGS.label_scheme,
       FLAGS.doc_stride or None, FLAGS.document_context)
@@ -166,7 +167,8 @@ def main(_):
 
   label_file = os.path.join(FLAGS.output_dir, "label_list.txt")
   if FLAGS.do_train:
-    label_list = tagging.get_labels(tagging.read_conll(data_file("train"), FLAGS.label_scheme))
+    train_examples = tagging.read_conll(data_file("train"), FLAGS.label_scheme)
+    label_list = tagging.get_labels(train_examples)
     tagging.write_label_list(label_file, label_list)
     bert_config.to_json_file(os.path.join(FLAGS.output_dir, "bert_config.json"))
     with utils.atomic_open(os.path.join(FLAGS.output_dir, "ner_config.json")) as f:
@@ -182,7 +184,7 @@ def main(_):
   task = loop.Task(build_model=lambda: build_model(bert_config, len(label_list)),
                    loss_fn=ner_loss, name="ner")
   if FLAGS.do_train:
-    _, features = make_features("train", label_list, tokenizer)
+    _, features = make_features("train", label_list, tokenizer, train_examples)
     record_file = os.path.join(FLAGS.output_dir, "train.tf_record")
     tagging.write_features(features, record_file)
     num_train_steps = FLAGS.num_train_steps or int(
