@@ -135,6 +135,9 @@ def _map_chars(text, keys, values, splits):
 
 def truncate_seq_pair_lengths(len_a, len_b, max_length):
   """Lengths GR's _truncate_seq_pair leaves: pop from the longer one, from b on ties. [B] -> [B]."""
+  len_a = tf.cast(len_a, tf.int64)
+  len_b = tf.cast(len_b, tf.int64)
+  max_length = tf.cast(max_length, tf.int64)
   total = len_a + len_b
   half_up = (max_length + 1) // 2
   new_a = tf.minimum(len_a, tf.maximum(half_up, max_length - len_b))
@@ -214,7 +217,7 @@ class BertTokenizerLayer(keras.layers.Layer):
     unique, index = tf.unique(words.flat_values)  # [U], [N]
     pieces = self._split_words(unique)  # [U, (w)]
     too_long = tf.strings.length(pieces, unit="UTF8_CHAR") > self.max_input_chars_per_word
-    pieces = tf.where(too_long, "[UNK]", pieces)
+    pieces = pieces.with_flat_values(tf.where(too_long.flat_values, "[UNK]", pieces.flat_values))
     ids = self._wordpiece.tokenize(pieces).merge_dims(1, 2)  # [U, (t)]
     return words.with_flat_values(tf.gather(ids, index)).merge_dims(1, 2)  # [B, (T)]
 
@@ -229,8 +232,9 @@ class BertTokenizerLayer(keras.layers.Layer):
 class BertPreprocessor(keras.layers.Layer):
   """One or two string tensors [B] -> {"input_ids", "input_mask", "segment_ids"}, each [B, S] int32.
 
-  As GR's run_classifier: "[CLS] a [SEP]" or "[CLS] a [SEP] b [SEP]", the pair cut to S - 3
-  wordpieces by _truncate_seq_pair (a single text to S - 2), then zero-padded to S.
+  As GR's run_classifier.convert_single_example: "[CLS] a [SEP]" or "[CLS] a [SEP] b [SEP]", the
+  pair cut to S - 3 wordpieces by _truncate_seq_pair (a single text, or a pair whose b has no
+  wordpieces, to S - 2), then zero-padded to S.
   """
 
   def __init__(self, vocab_file, do_lower_case=True, seq_length=128, **kwargs):
@@ -251,15 +255,34 @@ class BertPreprocessor(keras.layers.Layer):
     if not 1 <= len(texts) <= 2:
       raise ValueError(f"BertPreprocessor takes 1 or 2 string tensors, got {len(texts)}")
     segments = [self.tokenizer(t) for t in texts]  # each [B, (T)]
+    tokens_a = segments[0]
+    batch = tokens_a.nrows()
     if len(segments) == 1:
-      segments[0] = segments[0][:, :self.seq_length - 2]
+      tokens_b = tf.RaggedTensor.from_row_lengths(
+          tf.zeros([0], tokens_a.dtype), tf.zeros([batch], tf.int64))
     else:
-      len_a, len_b = truncate_seq_pair_lengths(
-          segments[0].row_lengths(), segments[1].row_lengths(), self.seq_length - 3)
-      segments = [_keep_first(segments[0], len_a), _keep_first(segments[1], len_b)]
-    input_ids, segment_ids = tf_text.combine_segments(
-        segments, start_of_sequence_id=self.tokenizer.cls_id,
-        end_of_segment_id=self.tokenizer.sep_id)  # [B, (S)]
+      tokens_b = segments[1]
+    len_a, len_b = tokens_a.row_lengths(), tokens_b.row_lengths()
+    # GR treats a text_b without wordpieces as no text_b: one segment, cut to S - 2, one [SEP].
+    has_b = len_b > 0
+    pair_a, pair_b = truncate_seq_pair_lengths(len_a, len_b, self.seq_length - 3)
+    len_a = tf.where(has_b, pair_a, tf.minimum(len_a, self.seq_length - 2))
+    tokens_a = _keep_first(tokens_a, len_a)
+    tokens_b = _keep_first(tokens_b, tf.where(has_b, pair_b, 0))
+
+    def constant_rows(value, row_lengths):  # [B, (row_lengths)] filled with value
+      return tf.RaggedTensor.from_row_lengths(
+          tf.fill([tf.reduce_sum(row_lengths)], tf.cast(value, tokens_a.dtype)), row_lengths)
+
+    ones = tf.ones([batch], tf.int64)
+    sep_b = tf.cast(has_b, tf.int64)
+    input_ids = tf.concat([
+        constant_rows(self.tokenizer.cls_id, ones), tokens_a,
+        constant_rows(self.tokenizer.sep_id, ones), tokens_b,
+        constant_rows(self.tokenizer.sep_id, sep_b)], axis=1)  # [B, (S)]
+    segment_ids = tf.concat([
+        constant_rows(0, len_a + 2),
+        constant_rows(1, tokens_b.row_lengths() + sep_b)], axis=1)  # [B, (S)]
     input_ids, input_mask = tf_text.pad_model_inputs(input_ids, self.seq_length)
     segment_ids, _ = tf_text.pad_model_inputs(segment_ids, self.seq_length)
     return {"input_ids": tf.cast(input_ids, tf.int32),
