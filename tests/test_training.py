@@ -65,14 +65,13 @@ def test_resume_after_interruption_is_exact(records, tmp_path):
   # Dropout on: its RNG state must be restored as well as weights, Adam slots, step, lr, input.
   _, straight = th.run(_one_device(), records, str(tmp_path / "a"), 6, dropout=0.1)
   # The "killed" run: same schedule (6 total steps) but stopped after its step-3 checkpoint.
-  th.run(_one_device(), records, str(tmp_path / "b"), 3, total_steps=6, dropout=0.1,
-         steps_per_loop=2, save_every=2)
+  _, halfway = th.run(_one_device(), records, str(tmp_path / "b"), 3, total_steps=6, dropout=0.1,
+                      steps_per_loop=2, save_every=2)
   assert tf.train.latest_checkpoint(str(tmp_path / "b")).endswith("model.ckpt-3")
   _, resumed = th.run(_one_device(), records, str(tmp_path / "b"), 6, dropout=0.1)
   _assert_weights_close(straight, resumed, 1e-6)
-  # Guard: the test can fail (training moved the weights a lot more than the tolerance).
-  _, fresh = th.run(_one_device(), records, str(tmp_path / "c"), 3, total_steps=6, dropout=0.1)
-  assert max(float(np.max(np.abs(x - y))) for x, y in zip(straight, fresh)) > 1e-4
+  # Guard: the test can fail (the last 3 steps moved the weights far more than the tolerance).
+  assert max(float(np.max(np.abs(x - y))) for x, y in zip(straight, halfway)) > 1e-4
 
 
 def test_gradient_accumulation_equals_big_batch(records, tmp_path):
@@ -95,8 +94,6 @@ def test_bfloat16_mixed_precision_runs(records, tmp_path):
     keras.config.set_dtype_policy("float32")
   assert all(w.dtype == np.float32 for w in weights)  # variables stay float32
   assert all(np.all(np.isfinite(w)) for w in weights)
-  dense = model.bert.encoder.layers[0] if hasattr(model.bert, "encoder") else None
-  del dense
   assert model.dtype_policy.compute_dtype == "bfloat16"
 
 
