@@ -93,6 +93,10 @@ def make_features(split, label_list, tokenizer, examples=None):
   logging.info("%s: %d sentences, %d words -> %d windows of %d", data_file(split),
                len(examples), sum(len(e.words) for e in examples), len(features),
                FLAGS.max_seq_length)
+  for f in features[:2]:  # GR's "*** Example ***" log: what the model sees, and where labels sit
+    logging.info("*** Example %d ***\ntokens: %s\nlabels: %s", f.unique_id, " ".join(f.tokens),
+                 " ".join(label_list[f.label_ids[p]] if f.label_weights[p] else "-"
+                          for p in range(len(f.tokens))))
   return examples, features
 
 
@@ -199,6 +203,7 @@ def main(_):
         settings,
         init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
         if FLAGS.init_checkpoint else None)
+    logging.info("Training done: %d steps", num_train_steps)
   else:
     with strategy.scope():
       model = task.build_model()
