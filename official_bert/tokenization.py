@@ -33,8 +33,11 @@ _SPLIT_BUT_DELETED_RE = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
 
 # ASCII that needs GR's full treatment: controls (deleted) and "[" (maybe an [unusedN] to keep).
 _ASCII_SPECIAL_RE = re.compile(r"[\x00-\x1f\x7f\[]")
-# An ASCII word -> runs of alphanumerics and single punctuation characters (GR's ASCII rule).
-_ASCII_PUNC_SPLIT_RE = re.compile(r"[!-/:-@\[-`{-~]|[^!-/:-@\[-`{-~]+")
+# Clean ASCII text -> GR's basic tokens: single punctuation characters (GR's ASCII rule: all
+# printable non-alphanumerics) and runs of other non-space characters.
+_ASCII_BASIC_RE = re.compile(r"[!-/:-@\[-`{-~]|[^ \t\n\r!-/:-@\[-`{-~]+")
+# ASCII that GR's _clean_text deletes: controls other than \t \n \r.
+_ASCII_DELETED_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # Checkpoint names GR's validate_case_matches_checkpoint knows.
 _LOWER_MODELS = ("uncased_L-24_H-1024_A-16", "uncased_L-12_H-768_A-12",
@@ -237,6 +240,9 @@ class WordpieceTokenizer(object):
     self.vocab = vocab
     self.unk_token = unk_token
     self.max_input_chars_per_word = max_input_chars_per_word
+    # Every prefix of every vocab entry: the longest match is found by scanning forward while
+    # the candidate is still such a prefix (same result as GR's shrinking search, fewer lookups).
+    self._prefixes = {t[:i] for t in vocab for i in range(1, len(t) + 1)}
 
   def tokenize(self, text):
     """'unaffable' -> ['un', '##aff', '##able'] (text: basic tokens separated by whitespace)."""
@@ -249,17 +255,26 @@ class WordpieceTokenizer(object):
     if len(word) > self.max_input_chars_per_word:
       return [self.unk_token]
     vocab = self.vocab
+    if word in vocab:
+      return [word]
+    prefixes = self._prefixes
     pieces = []
-    start = 0
-    while start < len(word):
-      end = len(word)
+    start, n = 0, len(word)
+    while start < n:
       prefix = "##" if start > 0 else ""
-      while start < end and prefix + word[start:end] not in vocab:
-        end -= 1
-      if start == end:
+      match = None
+      end = start + 1
+      while end <= n:
+        candidate = prefix + word[start:end]
+        if candidate not in prefixes:
+          break
+        if candidate in vocab:
+          match = end
+        end += 1
+      if match is None:
         return [self.unk_token]
-      pieces.append(prefix + word[start:end])
-      start = end
+      pieces.append(prefix + word[start:match])
+      start = match
     return pieces
 
 
@@ -300,9 +315,13 @@ class FullTokenizer(object):
         do_lower_case=do_lower_case, vocab=self.vocab,
         preserve_unused_tokens=preserve_unused_tokens)
     self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
-    self._token_cache = _WordCache(self._tokenize_word, cache_size)
-    self._id_cache = _WordCache(
-        lambda word: [self.vocab[t] for t in self._token_cache[word]], cache_size)
+    # basic token -> wordpieces / ids (used for ASCII text)
+    self._piece_tokens = _WordCache(self.wordpiece_tokenizer._tokenize_word, cache_size)  # pylint: disable=protected-access
+    self._piece_ids = _WordCache(
+        lambda token: [self.vocab[p] for p in self._piece_tokens[token]], cache_size)
+    # raw whitespace-delimited word -> wordpieces / ids (used for other text)
+    self._token_cache = _WordCache(lambda word: self._word_pieces(word)[0], cache_size)
+    self._id_cache = _WordCache(lambda word: self._word_pieces(word)[1], cache_size)
     logging.info("Loaded %d wordpieces from %s (do_lower_case=%s)", len(self.vocab), vocab_file,
                  do_lower_case)
 
@@ -316,38 +335,72 @@ class FullTokenizer(object):
         split_tokens.extend(self.wordpiece_tokenizer._tokenize_word(token))  # pylint: disable=protected-access
     return split_tokens
 
-  def _tokenize_word(self, word):
-    """One raw whitespace-free word -> its wordpieces; plain ASCII skips the Unicode machinery."""
+  def _word_pieces(self, word):
+    """One raw whitespace-free word -> (wordpieces, ids)."""
     if not word.isascii() or _ASCII_SPECIAL_RE.search(word):
-      return self.tokenize_uncached(word)
+      pieces = self.tokenize_uncached(word)
+      return pieces, [self.vocab[p] for p in pieces]
     if self.do_lower_case:
       word = word.lower()
-    pieces = []
-    for token in _ASCII_PUNC_SPLIT_RE.findall(word):
-      pieces.extend(self.wordpiece_tokenizer._tokenize_word(token))  # pylint: disable=protected-access
-    return pieces
-
-  @staticmethod
-  def _words(text):
-    return _SPLIT_BUT_DELETED_RE.sub("", convert_to_unicode(text)).split()
+    tokens = _ASCII_BASIC_RE.findall(word)
+    return ([p for t in tokens for p in self._piece_tokens[t]],
+            [i for t in tokens for i in self._piece_ids[t]])
 
   def tokenize(self, text):
     """str or utf-8 bytes -> list of wordpiece tokens (GR's result)."""
-    return list(itertools.chain.from_iterable(
-        map(self._token_cache.__getitem__, self._words(text))))
+    return self._batch([text], self._piece_tokens, self._token_cache)[0]
 
   def tokenize_to_ids(self, text):
     """str -> list of ids; same as convert_tokens_to_ids(tokenize(text)), faster."""
-    return list(itertools.chain.from_iterable(
-        map(self._id_cache.__getitem__, self._words(text))))
+    return self._batch([text], self._piece_ids, self._id_cache)[0]
 
   def tokenize_batch(self, texts):
-    """list of str -> list of list of wordpiece tokens."""
-    return [self.tokenize(text) for text in texts]
+    """list of str (or utf-8 bytes) -> list of list of wordpiece tokens."""
+    return self._batch(texts, self._piece_tokens, self._token_cache)
 
   def convert_batch_to_ids(self, texts):
-    """list of str -> list of list of ids."""
-    return [self.tokenize_to_ids(text) for text in texts]
+    """list of str (or utf-8 bytes) -> list of list of ids."""
+    return self._batch(texts, self._piece_ids, self._id_cache)
+
+  def _batch(self, texts, piece_cache, word_cache):
+    """ASCII texts: regex basic tokens, cached per basic token; others: cached per raw word."""
+    chain = itertools.chain.from_iterable
+    texts = [t if isinstance(t, str) else convert_to_unicode(t) for t in texts]
+    out = [None] * len(texts)
+    ascii_idx = []
+    if not self.preserve_unused_tokens:  # else [unusedN] must be seen before lower-casing
+      ascii_idx = [i for i, t in enumerate(texts) if t.isascii()]
+    if ascii_idx:
+      # Clean and lower-case all ASCII texts in one go ("\n" is whitespace to GR as well).
+      joined = _ASCII_DELETED_RE.sub("", "\n".join([texts[i] for i in ascii_idx]))
+      if self.do_lower_case:
+        joined = joined.lower()
+      cleaned = joined.split("\n")
+      if len(cleaned) != len(ascii_idx):  # some texts hold newlines: one at a time
+        cleaned = [_ASCII_DELETED_RE.sub("", texts[i]) for i in ascii_idx]
+        if self.do_lower_case:
+          cleaned = [t.lower() for t in cleaned]
+      token_lists = list(map(_ASCII_BASIC_RE.findall, cleaned))
+      self._fill_piece_caches(token_lists)
+      piece = piece_cache.__getitem__
+      for i, tokens in zip(ascii_idx, token_lists):
+        out[i] = list(chain(map(piece, tokens)))
+    if len(ascii_idx) < len(texts):
+      word = word_cache.__getitem__
+      for i, text in enumerate(texts):
+        if out[i] is None:
+          out[i] = list(chain(map(word, _SPLIT_BUT_DELETED_RE.sub("", text).split())))
+    return out
+
+  def _fill_piece_caches(self, token_lists):
+    """Caches every new basic token; in-vocabulary ones without a WordPiece search."""
+    missing = set(itertools.chain.from_iterable(token_lists))
+    missing.difference_update(self._piece_ids.keys())
+    vocab_get, tokens, ids = self.vocab.get, self._piece_tokens, self._piece_ids
+    for token in missing:
+      i = vocab_get(token)
+      if i is not None and len(token) <= self.wordpiece_tokenizer.max_input_chars_per_word:
+        tokens[token], ids[token] = (token,), (i,)
 
   def convert_tokens_to_ids(self, tokens):
     return convert_by_vocab(self.vocab, tokens)
