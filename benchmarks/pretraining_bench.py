@@ -36,7 +36,9 @@ flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per sequen
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 flags.DEFINE_integer("steps", 20, "Measured steps per candidate.")
 flags.DEFINE_integer("warmup_steps", 3, "Unmeasured steps (tracing, XLA compile).")
-flags.DEFINE_bool("hf", True, "Also measure HF transformers' BertForPreTraining if torch exists.")
+flags.DEFINE_bool("hf", True, "Also measure HF transformers' BertForPreTraining if torch exists "
+                  "(in a subprocess: torch and TF in one process crash here).")
+flags.DEFINE_bool("hf_only", False, "Internal: measure HF only and print the figure.")
 FLAGS = flags.FLAGS
 
 
@@ -138,9 +140,24 @@ def bench_hf(batch):
   return FLAGS.steps * FLAGS.batch_size / (time.time() - start)
 
 
+def hf_in_subprocess():
+  import subprocess  # pylint: disable=import-outside-toplevel
+  argv = [sys.executable, os.path.abspath(__file__), "--hf_only"] + [
+      f"--{k}={getattr(FLAGS, k)}" for k in ("config", "seq_len", "max_predictions_per_seq",
+                                             "batch_size", "steps", "warmup_steps")]
+  proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+  for line in proc.stdout.splitlines():
+    if line.startswith("hf="):
+      return float(line[3:])
+  raise ImportError(f"HF run failed: {proc.stderr.strip().splitlines()[-1:]}")
+
+
 def main(_):
   logging.set_verbosity(logging.WARNING)
   batch = make_batch(FLAGS.batch_size, FLAGS.seq_len, FLAGS.max_predictions_per_seq)
+  if FLAGS.hf_only:
+    print(f"hf={bench_hf(batch)}")
+    return
   print(f"config={FLAGS.config} seq_len={FLAGS.seq_len} batch={FLAGS.batch_size} "
         f"steps={FLAGS.steps} (examples/s, train step incl. optimizer)")
   results = {}
@@ -152,7 +169,7 @@ def main(_):
   print(f"keras-hub BertMaskedLM  {results['keras_hub']:9.1f}")
   if FLAGS.hf:
     try:
-      results["hf"] = bench_hf(batch)
+      results["hf"] = hf_in_subprocess()
       print(f"HF BertForPreTraining   {results['hf']:9.1f}")
     except ImportError as e:
       print(f"HF skipped: {e}")
