@@ -93,6 +93,34 @@ def read_tf1(prefix):
   return {n: reader.get_tensor(n) for n in sorted(names) if not _GR_NON_MODEL.search(n)}
 
 
+def _unescape_object_name(name):
+  """Undoes tf.train.Checkpoint's key escaping ("/" -> ".S", "." -> "..")."""
+  out, i = [], 0
+  while i < len(name):
+    if name[i] == "." and i + 1 < len(name):
+      out.append("/" if name[i + 1] == "S" else name[i + 1])
+      i += 2
+    else:
+      out.append(name[i])
+      i += 1
+  return "".join(out)
+
+
+def read_tf2(prefix):
+  """{GR name: array} from our training checkpoints (model.ckpt-N of official_bert.training),
+  which keep the model as a {GR name: variable} dict under "model"."""
+  reader = tf.train.load_checkpoint(prefix)
+  head, tail = "model/", "/.ATTRIBUTES/VARIABLE_VALUE"
+  weights = {}
+  for key in reader.get_variable_to_shape_map():
+    if key.startswith(head) and key.endswith(tail) and "/.OPTIMIZER_SLOT/" not in key:
+      weights[_unescape_object_name(key[len(head):-len(tail)])] = reader.get_tensor(key)
+  if not weights:
+    raise CheckpointMismatchError(f"{prefix}: a TF2 checkpoint without official_bert's "
+                                  "'model' variables; convert it to tf1 first")
+  return weights
+
+
 def write_tf1(weights, prefix):
   """Writes a TF1 checkpoint GR's Saver/init_from_checkpoint can read (`.index`, `.data-*`)."""
   graph = tf.Graph()
@@ -417,13 +445,13 @@ def detect_format(path):
 def read_weights(path, input_format=None):
   """{GR name: array} and BertConfig (None for tf1, whose config is a separate file)."""
   fmt = input_format or detect_format(path)
-  if fmt == "tf1":
+  if fmt in ("tf1", "tf2"):
     if tf.io.gfile.isdir(path):
       path = _checkpoint_prefix(path) or path
-    return read_tf1(path), None
+    return (read_tf1(path) if fmt == "tf1" else read_tf2(path)), None
   readers = {"hf": read_hf, "keras_hub": read_keras_hub, "keras": read_keras}
   if fmt not in readers:
-    raise ValueError(f"{path}: cannot read format {fmt!r} by name; one of tf1,hf,keras_hub,keras")
+    raise ValueError(f"{path}: cannot read format {fmt!r}; one of tf1, tf2, hf, keras_hub, keras")
   return readers[fmt](resolve_pretrained(path))
 
 
@@ -433,15 +461,6 @@ def restore_encoder(model, init_checkpoint, input_format=None):
   fmt = input_format or detect_format(init_checkpoint)
   if not model.built:
     model.build()
-  if fmt == "tf2":
-    # Our training checkpoints are object-based with the model under "model"; restore the
-    # encoder (and any matching head) by object path.
-    ckpt = tf.train.Checkpoint(model=model)
-    path = (_checkpoint_prefix(init_checkpoint) if tf.io.gfile.isdir(init_checkpoint)
-            else init_checkpoint)
-    ckpt.restore(path).expect_partial()
-    logging.info("Restored %s from our checkpoint %s", model.name, path)
-    return
   weights, _ = read_weights(init_checkpoint, fmt)
   missing, unexpected = assign_weights(model, weights, source=init_checkpoint,
                                        allow_missing=r"^(?!bert/)", allow_unexpected=r".")

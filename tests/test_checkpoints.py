@@ -197,3 +197,18 @@ def test_convert_cli_bad_input_is_one_clear_error(tmp_path):
   assert r.returncode != 0
   assert "nope/bert_model.ckpt" in r.stderr
   assert not os.path.exists(tmp_path / "out" / "model.safetensors")
+
+
+def test_restore_encoder_from_our_training_checkpoint(tmp_path):
+  """A checkpoint written by the training loop initialises a fine-tuning model's encoder."""
+  from official_bert.training import loop  # pylint: disable=import-outside-toplevel
+  pretrainer = models.BertPretrainer(TINY)
+  weights = _random_weights(pretrainer)
+  loop.build_checkpoint(pretrainer).write(str(tmp_path / "model.ckpt-7"))
+  assert checkpoints.detect_format(str(tmp_path / "model.ckpt-7")) == "tf2"
+  _assert_same(weights, checkpoints.read_tf2(str(tmp_path / "model.ckpt-7")))
+  clf = models.BertClassifier(TINY, 2)
+  checkpoints.restore_encoder(clf, str(tmp_path / "model.ckpt-7"))
+  for name, value in checkpoints.get_weights(clf).items():
+    if name.startswith("bert/"):
+      assert np.array_equal(value, weights[name]), name

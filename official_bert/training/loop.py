@@ -47,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from official_bert import optimization
+from official_bert import checkpoints, optimization
 from official_bert.training import distribute
 
 CHECKPOINT_NAME = "model.ckpt"
@@ -112,13 +112,12 @@ def checkpoint_variables(model):
   variables are listed explicitly. Dropout RNG states are saved too (in model order), so a
   resumed run draws the same dropout masks as a straight one.
   """
-  prefix = model.name + "/"
   named, rng = {}, []
   for v in model.variables:
     if v.path.endswith("seed_generator_state"):
       rng.append(v)
       continue
-    name = v.path[len(prefix):] if v.path.startswith(prefix) else v.path
+    name = checkpoints.gr_name(v, model)
     if name in named:
       raise ValueError(f"two variables of {model.name} share the name {name}")
     named[name] = v
@@ -173,7 +172,7 @@ def _make_train_loop(task, strategy, model, optimizer, settings):
     grads = tape.gradient(scaled, tvars)
     # Dense gradients: XLA- and all-reduce-friendly (the embedding gradient is IndexedSlices).
     grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
-    return loss, metrics, grads
+    return loss, metrics, grads  # None where the loss does not reach a variable
 
   if settings.jit_compile:
     loss_and_grads = tf.function(loss_and_grads, jit_compile=True)
@@ -190,11 +189,15 @@ def _make_train_loop(task, strategy, model, optimizer, settings):
         else:
           loss = loss + l
           metrics = {n: metrics[n] + m[n] for n in metrics}
-          grads = [a + b for a, b in zip(grads, g)]
+          grads = [None if a is None else a + b for a, b in zip(grads, g)]
       loss = loss / k
       metrics = {n: v / k for n, v in metrics.items()}
-    grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
-    optimization.apply_reduced_gradients(optimizer, grads, tvars)
+    # Variables the loss does not reach (e.g. the pooler under a per-token loss) are skipped,
+    # as GR's optimizer skips None gradients: no update, no weight decay.
+    used = [(g, v) for g, v in zip(grads, tvars) if g is not None]
+    grads = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, [g for g, _ in used])
+    optimization.apply_reduced_gradients(optimizer, grads, [v for _, v in used])
     return dict(loss=tf.cast(loss, tf.float32),
                 **{n: tf.cast(v, tf.float32) for n, v in metrics.items()})
 
