@@ -138,16 +138,8 @@ def main(_):
         settings=settings,
         init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
         if FLAGS.init_checkpoint else None)
-  if model is None:  # eval / predict only: the newest checkpoint of output_dir, as GR
-    with strategy.scope():
-      model = task.build_model()
-      model.build()
-    if not loop.restore_latest(model, FLAGS.output_dir):
-      if not FLAGS.init_checkpoint:
-        raise app.UsageError(f"no checkpoint in --output_dir={FLAGS.output_dir} and no "
-                             "--init_checkpoint: nothing to evaluate")
-      logging.warning("No checkpoint in output_dir: the classifier head is untrained")
-      checkpoints.restore_encoder(model, FLAGS.init_checkpoint)
+  if model is None:  # eval / predict only
+    model = loop.restore_for_inference(task, strategy, FLAGS.output_dir, FLAGS.init_checkpoint)
   global_step = _global_step(FLAGS.output_dir)
 
   if FLAGS.do_eval:

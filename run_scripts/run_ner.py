@@ -101,11 +101,7 @@ def make_features(split, label_list, tokenizer, examples=None):
 
 
 def build_model(bert_config, num_labels):
-  model = models.BertTokenClassifier(bert_config, num_labels)
-  # The pooler gets no gradient from a per-token loss; GR's optimizer skips such variables, so
-  # leave it out of the trained variables (it stays as restored).
-  model.bert.pooler.trainable = False
-  return model
+  return models.BertTokenClassifier(bert_config, num_labels)
 
 
 def dataset_fn(path, global_batch, is_training):
@@ -205,13 +201,7 @@ def main(_):
         if FLAGS.init_checkpoint else None)
     logging.info("Training done: %d steps", num_train_steps)
   else:
-    with strategy.scope():
-      model = task.build_model()
-      model.build()
-    if not loop.restore_latest(model, FLAGS.output_dir):
-      if not FLAGS.init_checkpoint:
-        raise app.UsageError(f"no checkpoint in {FLAGS.output_dir} and no --init_checkpoint")
-      checkpoints.restore_encoder(model, FLAGS.init_checkpoint)
+    model = loop.restore_for_inference(task, strategy, FLAGS.output_dir, FLAGS.init_checkpoint)
 
   if FLAGS.do_eval:
     tag_file("eval", strategy, model, label_list, tokenizer, FLAGS.eval_batch_size)

@@ -98,11 +98,7 @@ def span_loss(features, outputs):
 
 
 def build_model(bert_config):
-  model = models.BertSpanLabeler(bert_config)
-  # The pooler gets no gradient from the span loss; GR's optimizer skips such variables, so
-  # leave it out of the trained variables (it stays as restored, as in GR's checkpoints).
-  model.bert.pooler.trainable = False
-  return model
+  return models.BertSpanLabeler(bert_config)
 
 
 def _features(examples, tokenizer, is_training, path):
@@ -205,16 +201,8 @@ def main(_):
                                               FLAGS.version_2_with_negative)
   model = train(task, strategy, tokenizer) if FLAGS.do_train else None
   if FLAGS.do_predict:
-    if model is None:  # predict only: the newest checkpoint of output_dir, as GR
-      with strategy.scope():
-        model = task.build_model()
-        model.build()
-      if not loop.restore_latest(model, FLAGS.output_dir):
-        if not FLAGS.init_checkpoint:
-          raise app.UsageError(f"no checkpoint in --output_dir={FLAGS.output_dir} and no "
-                               "--init_checkpoint: nothing to predict with")
-        logging.warning("No checkpoint in output_dir: the span head is untrained")
-        checkpoints.restore_encoder(model, FLAGS.init_checkpoint)
+    if model is None:  # predict only
+      model = loop.restore_for_inference(task, strategy, FLAGS.output_dir, FLAGS.init_checkpoint)
     predict(model, strategy, tokenizer, eval_examples)
 
 

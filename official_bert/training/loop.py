@@ -147,6 +147,22 @@ def restore_latest(model, output_dir, optimizer=None, checkpoint=None):
   return latest
 
 
+def restore_for_inference(task, strategy, output_dir, init_checkpoint=None):
+  """The model for eval / predict without training: the newest checkpoint of output_dir (as
+  GR's Estimator), else the encoder of `init_checkpoint` with an untrained head."""
+  with strategy.scope():
+    model = task.build_model()
+    model.build()
+  if restore_latest(model, output_dir):
+    return model
+  if not init_checkpoint:
+    raise ValueError(f"no checkpoint in --output_dir={output_dir} and no --init_checkpoint: "
+                     "train first (--do_train) or point --output_dir at a trained run")
+  logging.warning("No checkpoint in %s: the %s head is untrained", output_dir, task.name)
+  checkpoints.restore_encoder(model, init_checkpoint)
+  return model
+
+
 def _micro_batches(features, k):
   """Splits each [k*b, ...] tensor into k tensors [b, ...] (static shapes)."""
   def split(t):
