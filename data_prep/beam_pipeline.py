@@ -1,7 +1,7 @@
 """Pre-training data as an Apache Beam pipeline, for corpora larger than one machine.
 
-Same instance logic as the other modes (`official_bert.data.pretraining.InstanceMaker` via
-`pretraining_pipeline.process_chunk`), same chunked rules as scale mode: each input file is cut into
+Same instance logic as scale mode (`official_bert.data.pretraining.ChunkInstanceMaker` via
+`pretraining_pipeline.process_chunk`), same chunked rules: each input file is cut into
 chunks of ~--chunk_chars characters of whole documents; a chunk is tokenized, expanded dupe_factor
 times, and shuffled with an rng seeded by (--random_seed, file index, chunk index), so the set of
 records is deterministic whatever the runner and its parallelism (the order inside shards is not:
@@ -14,7 +14,7 @@ Runs on the DirectRunner by default; any other runner by flag, e.g.
        --requirements_file=requirements.txt
 (`--runner=FlinkRunner` / `SparkRunner` work the same way.) Arguments after `--` go to Beam.
 
-apache-beam is optional: 2.77.0 (latest) requires protobuf<7, the pinned environment has protobuf 7.
+apache-beam (2.77.0, with protobuf 6.33.6) is in requirements.txt; it is imported only here.
 """
 
 import os
@@ -44,7 +44,7 @@ class _InstancesFn(object):
     self._tokenizer = self._maker = None
 
   def setup(self):
-    self._tokenizer, self._maker = pp.build(self._options)
+    self._tokenizer, self._maker = pp.build_scale(self._options)
 
   def process(self, keyed_chunk):
     key, chunk = keyed_chunk
@@ -52,7 +52,7 @@ class _InstancesFn(object):
 
 
 def build_pipeline(pipeline, input_files, output_prefix, options, output_shards=0,
-                   chunk_chars=1 << 21):
+                   chunk_chars=1 << 20):
   """Adds the transforms to `pipeline`; records go to OUTPUT_PREFIX-SSSSS-of-NNNNN."""
   import apache_beam as beam  # pylint: disable=import-outside-toplevel
 
@@ -77,7 +77,7 @@ def build_pipeline(pipeline, input_files, output_prefix, options, output_shards=
               shard_name_template="-SSSSS-of-NNNNN"))
 
 
-def run(input_files, output_prefix, options, output_shards=0, chunk_chars=1 << 21,
+def run(input_files, output_prefix, options, output_shards=0, chunk_chars=1 << 20,
         beam_args=()):
   """Builds and runs the pipeline (DirectRunner unless beam_args say otherwise)."""
   import apache_beam as beam  # pylint: disable=import-outside-toplevel
@@ -99,7 +99,7 @@ def _define_flags():
   flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
   flags.DEFINE_float("short_seq_prob", 0.1, "Probability of shorter sequences.")
   flags.DEFINE_integer("output_shards", 0, "Output shards (0: the runner decides).")
-  flags.DEFINE_integer("chunk_chars", 1 << 21, "Characters of text per chunk (working set).")
+  flags.DEFINE_integer("chunk_chars", 1 << 20, "Characters of text per chunk (working set).")
 
 
 def main(argv):

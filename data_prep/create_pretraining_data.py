@@ -54,7 +54,7 @@ flags.DEFINE_integer("num_workers", None,
                      "--output_shards unset: GR-compatible single-process mode.")
 flags.DEFINE_integer("output_shards", None,
                      "Scale mode: write this many shards named OUTPUT_FILE-0000i-of-0000N.")
-flags.DEFINE_integer("chunk_chars", 1 << 21,
+flags.DEFINE_integer("chunk_chars", 1 << 20,
                      "Scale mode: characters of text per chunk (the working set of one worker "
                      "task; random next sentences and the shuffle stay within a chunk).")
 

@@ -14,6 +14,8 @@ scale: documents stream through in chunks of ~`chunk_chars` characters; each chu
 
 import collections
 import contextlib
+import hashlib
+import itertools
 import multiprocessing
 import os
 import random
@@ -144,37 +146,76 @@ def iter_chunks(input_files, chunk_chars):
     yield chunk
 
 
-def chunk_rng(seed, chunk_index):
-  """The rng of one chunk: a function of (seed, chunk index) only."""
-  return random.Random(f"{seed}:{chunk_index}")
+def chunk_seed(seed, chunk_key):
+  """Entropy of one chunk's generators: a function of (seed, chunk key) only."""
+  digest = hashlib.sha256(str(chunk_key).encode()).digest()
+  return [seed % (1 << 64), int.from_bytes(digest[:16], "little")]
+
+
+def build_scale(options):
+  """(tokenizer, ChunkInstanceMaker) for `options`."""
+  tokenizer = tokenization.FullTokenizer(options.vocab_file, options.do_lower_case)
+  maker = pretraining.ChunkInstanceMaker(
+      tokenizer.vocab, max_seq_length=options.max_seq_length,
+      short_seq_prob=options.short_seq_prob, masked_lm_prob=options.masked_lm_prob,
+      max_predictions_per_seq=options.max_predictions_per_seq,
+      do_whole_word_mask=options.do_whole_word_mask)
+  return tokenizer, maker
+
+
+def process_chunk(chunk_key, chunk, tokenizer, maker, options, frame=False):
+  """Raw documents of one chunk -> its shuffled serialized tf.train.Examples (list of bytes).
+
+  frame=True: each record in TFRecord framing, ready to be appended to a .tfrecord file.
+  """
+  lines = [line for doc in chunk for line in doc]
+  ids = iter(tokenizer.convert_batch_to_ids(lines))
+  documents = []
+  for doc in chunk:
+    sentences = [s for s in itertools.islice(ids, len(doc)) if s]
+    if sentences:
+      documents.append(sentences)
+  if not documents:
+    return []
+  return maker.chunk_records(documents, options.dupe_factor,
+                             chunk_seed(options.random_seed, chunk_key), frame=frame)
 
 
 _WORKER = {}
 
 
-def _init_worker(options):
-  _WORKER["tokenizer"], _WORKER["maker"] = build(options)
-  _WORKER["options"] = options
-
-
-def process_chunk(chunk_index, chunk, tokenizer, maker, options):
-  """Raw documents of one chunk -> its shuffled serialized instances (GR's rules in the chunk)."""
-  documents = []
-  for doc in chunk:
-    sentences = [ids for ids in map(tokenizer.tokenize_to_ids, doc) if ids]
-    if sentences:
-      documents.append(sentences)
-  if not documents:
-    return []
-  rng = chunk_rng(options.random_seed, chunk_index)
-  rng.shuffle(documents)
-  return maker.instances_from_documents(documents, options.dupe_factor, rng)
-
-
-def _process_chunk_in_worker(args):
+def _framed_chunk_in_worker(args):
+  """In a forked worker: the tokenizer and maker were built by the parent before the fork."""
   chunk_index, chunk = args
   return process_chunk(chunk_index, chunk, _WORKER["tokenizer"], _WORKER["maker"],
-                       _WORKER["options"])
+                       _WORKER["options"], frame=True)
+
+
+class FramedShardWriter(object):
+  """Appends TFRecord-framed records round-robin to shards (temporary names, renamed on exit)."""
+
+  def __init__(self, output_files):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    self._stack = contextlib.ExitStack()
+    self._files = [
+        self._stack.enter_context(tf.io.gfile.GFile(
+            self._stack.enter_context(utils.atomic_path(path)), "wb"))
+        for path in output_files]
+    self.count = 0
+
+  def write(self, records):
+    """records: framed records; record i goes to shard (count + i) % n, as ShardWriter."""
+    n = len(self._files)
+    for shard in range(n):
+      self._files[shard].write(b"".join(records[(shard - self.count) % n::n]))
+    self.count += len(records)
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    # Files close before their rename (ExitStack unwinds in reverse).
+    return self._stack.__exit__(*exc)
 
 
 def shard_names(output_file, output_shards):
@@ -182,34 +223,35 @@ def shard_names(output_file, output_shards):
   return [f"{output_file}-{i:05d}-of-{output_shards:05d}" for i in range(output_shards)]
 
 
-def run_scale(input_files, output_files, options, num_workers=None, chunk_chars=1 << 21,
+def run_scale(input_files, output_files, options, num_workers=None, chunk_chars=1 << 20,
               num_logged=20):
   """Streamed, parallel, bounded-memory variant. Returns the number of instances written."""
   num_workers = num_workers or os.cpu_count() or 1
-  tokenizer, maker = build(options)
+  tokenizer, maker = build_scale(options)
   chunks = enumerate(iter_chunks(input_files, chunk_chars))
   _log_outputs(output_files)
   logged = 0
-  with ShardWriter(output_files) as writer:
+  with FramedShardWriter(output_files) as writer:
 
     def write(records):
       nonlocal logged
-      for record in records:
-        writer.write(record)
-        if logged < num_logged:
-          log_example(record, tokenizer)
-          logged += 1
+      writer.write(records)
+      for record in records[:max(num_logged - logged, 0)]:
+        log_example(record[12:-4], tokenizer)  # framing stripped
+        logged += 1
 
     if num_workers == 1:
       for chunk_index, chunk in chunks:
-        write(process_chunk(chunk_index, chunk, tokenizer, maker, options))
+        write(process_chunk(chunk_index, chunk, tokenizer, maker, options, frame=True))
     else:
-      # fork: workers inherit the imported modules (no TensorFlow re-import per worker).
+      # fork: workers inherit the imported modules (no re-import per worker); they use numpy and
+      # google_crc32c only, no TensorFlow ops.
       ctx = multiprocessing.get_context("fork")
       pending = collections.deque()
-      with ctx.Pool(num_workers, initializer=_init_worker, initargs=(options,)) as pool:
+      _WORKER.update(tokenizer=tokenizer, maker=maker, options=options)
+      with ctx.Pool(num_workers) as pool:
         for item in chunks:
-          pending.append(pool.apply_async(_process_chunk_in_worker, (item,)))
+          pending.append(pool.apply_async(_framed_chunk_in_worker, (item,)))
           if len(pending) >= 2 * num_workers:  # bounded: at most 2 chunks per worker in flight
             write(pending.popleft().get())
           logging.log_every_n(logging.INFO, "%d chunks submitted, %d instances written", 20,
