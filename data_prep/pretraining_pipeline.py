@@ -105,7 +105,8 @@ def run_compat(input_files, output_files, options, num_logged=20):
   for path in input_files:
     logging.info("  %s", path)
   rng = random.Random(options.random_seed)
-  documents = list(pretraining.iter_documents(input_files, tokenizer.tokenize_to_ids))
+  documents = list(pretraining.iter_documents(input_files, tokenizer.convert_batch_to_ids,
+                                                batch=True))
   rng.shuffle(documents)
   records = maker.instances_from_documents(documents, options.dupe_factor, rng)
   del documents
