@@ -394,9 +394,9 @@ class FullTokenizer(object):
 
   def _fill_piece_caches(self, token_lists):
     """Caches every new basic token; in-vocabulary ones without a WordPiece search."""
-    missing = set(itertools.chain.from_iterable(token_lists))
-    missing.difference_update(self._piece_ids.keys())
     vocab_get, tokens, ids = self.vocab.get, self._piece_tokens, self._piece_ids
+    # Membership tests, not a set difference: that would walk the whole cache on every call.
+    missing = {t for t in itertools.chain.from_iterable(token_lists) if t not in ids}
     for token in missing:
       i = vocab_get(token)
       if i is not None and len(token) <= self.wordpiece_tokenizer.max_input_chars_per_word:
