@@ -42,18 +42,20 @@ class BertPretrainer(keras.Model):
 
 def masked_lm_loss(masked_lm_logits, masked_lm_ids, masked_lm_weights):
   """GR's MLM loss: per-prediction cross entropy weighted by masked_lm_weights / their sum."""
-  log_probs = tf.nn.log_softmax(tf.cast(masked_lm_logits, tf.float32))   # [B, P, V]
-  labels = tf.cast(masked_lm_ids, tf.int32)
-  per_example = -tf.gather(log_probs, labels, batch_dims=2)             # [B, P]
+  # The fused op is GR's -sum(one_hot * log_softmax) without a [B, P, V] one-hot or gather
+  # gradient (a log_softmax + gather costs about as much as the vocabulary projection).
+  per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(masked_lm_ids, tf.int32),
+      logits=tf.cast(masked_lm_logits, tf.float32))                       # [B, P]
   weights = tf.cast(masked_lm_weights, tf.float32)
   return tf.reduce_sum(weights * per_example) / (tf.reduce_sum(weights) + 1e-5)
 
 
 def classification_loss(logits, labels):
   """Mean cross entropy over the batch, as GR's NSP and run_classifier losses."""
-  log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))            # [B, K]
-  labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
-  return tf.reduce_mean(-tf.gather(log_probs, labels, batch_dims=1))
+  labels = tf.reshape(tf.cast(labels, tf.int32), [-1])                  # [B]
+  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=labels, logits=tf.cast(logits, tf.float32)))
 
 
 def pretraining_loss(features, outputs):

@@ -6,8 +6,11 @@ import tensorflow as tf
 
 
 def gelu(x):
-  """GR's GELU: the tanh approximation (what Google's checkpoints were trained with)."""
-  cdf = 0.5 * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * tf.pow(x, 3))))
+  """GR's GELU: the tanh approximation (what Google's checkpoints were trained with).
+
+  x * x * x rather than GR's tf.pow(x, 3): the same value to an ulp, far cheaper on CPU.
+  """
+  cdf = 0.5 * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))))
   return x * cdf
 
 

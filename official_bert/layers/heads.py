@@ -30,7 +30,16 @@ def add_output_projection(layer, num_outputs, hidden_size, initializer_range):
 def project(x, weights, bias):
   """x [..., H] @ weights[K, H]^T + bias -> [..., K], in float32 for the losses."""
   x = tf.cast(x, tf.float32)
-  return tf.matmul(x, tf.cast(weights, tf.float32), transpose_b=True) + tf.cast(bias, tf.float32)
+  weights = tf.cast(weights, tf.float32)
+  if x.shape.rank == 2:
+    return tf.matmul(x, weights, transpose_b=True) + tf.cast(bias, tf.float32)
+  # One [M, H] x [H, K] matmul: a batched matmul against the broadcast [K, H] table would make
+  # its gradient a [B, K, H] stack summed over B (the MLM head's dominant cost).
+  lead = tf.shape(x)[:-1]
+  y = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), weights, transpose_b=True)   # [M, K]
+  y = tf.reshape(y + tf.cast(bias, tf.float32), tf.concat([lead, [-1]], 0))  # [..., K]
+  y.set_shape(x.shape[:-1].concatenate(weights.shape[:1]))
+  return y
 
 
 class OutputProjection(keras.layers.Layer):
