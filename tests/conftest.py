@@ -15,7 +15,8 @@ from official_bert import utils  # pylint: disable=wrong-import-position
 
 
 def pytest_configure(config):
-  config.addinivalue_line("markers", "slow: a test of more than ~30 s")
+  config.addinivalue_line(
+      "markers", "slow: minutes-long exhaustive checks, run with `pytest -m slow` (not in CI)")
 
 
 @pytest.fixture(scope="session")

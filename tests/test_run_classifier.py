@@ -136,7 +136,6 @@ def test_export_round_trip_in_fresh_process(setup, straight):
   assert single_shape == [2, 2]
 
 
-@pytest.mark.slow
 def test_stsb_regression_and_mnli_eval_only_from_tf1_checkpoint(setup):
   d, config, _ = setup
   res = _run(_flags(setup, "sts-b", "STS-B", "stsb", "--do_train", "--do_eval", "--do_predict",
