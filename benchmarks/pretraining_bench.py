@@ -11,9 +11,9 @@ jit_compile, which is off on CPU), stepped through its own `train_function`.
 Robust on a shared, loaded machine: after warm-up (tracing, XLA compile) the candidates run in
 `--rounds` alternating rounds (the order rotates every round), each round `--steps` steps per
 candidate, timed by wall clock and by process CPU time. The ratios reported are medians of the
-per-round ratios, so load that comes and goes hits both sides of each ratio alike. HF
-(BertForPreTraining, torch AdamW) runs once in a subprocess (torch and TF in one process crash
-here), so its figure is not interleaved. Last line: vs_keras_hub=<median per-round wall-time
+per-round ratios, so load that comes and goes hits both sides of each ratio alike. With --hf,
+HF (BertForPreTraining, torch AdamW) runs once in a subprocess (torch and TF in one process crash
+here), so its figure is not interleaved and suffers from load (off by default). Last line: vs_keras_hub=<median per-round wall-time
 ratio, ours (best variant) / keras-hub>.
 """
 
@@ -46,7 +46,7 @@ flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 flags.DEFINE_integer("steps", 10, "Measured steps per candidate per round.")
 flags.DEFINE_integer("rounds", 5, "Alternating measurement rounds.")
 flags.DEFINE_integer("warmup_steps", 3, "Unmeasured steps per candidate (tracing, XLA compile).")
-flags.DEFINE_bool("hf", True, "Also measure HF transformers' BertForPreTraining if torch exists "
+flags.DEFINE_bool("hf", False, "Also measure HF transformers' BertForPreTraining if torch exists "
                   "(once, in a subprocess: torch and TF in one process crash here).")
 flags.DEFINE_bool("hf_only", False, "Internal: measure HF only and print the figure.")
 FLAGS = flags.FLAGS
