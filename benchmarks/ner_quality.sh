@@ -16,7 +16,7 @@
 # TRAIN_SENTENCES DEV_SENTENCES (slices, counting blank lines) WORK PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-/root/venv-ob/bin/python}
+PY=${PYTHON:-python}  # e.g. PYTHON=$(bash .ci/setup_venv.sh)/bin/python
 DATA=${OFFICIAL_BERT_DATA:-$(cd .. && pwd)/shared/data}/conll2003
 WORK=${WORK:-/tmp/ner_quality}
 EPOCHS=${EPOCHS:-3}

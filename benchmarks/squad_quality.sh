@@ -14,7 +14,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PY=${PYTHON:-/root/venv-ob/bin/python}
+PY=${PYTHON:-python}  # e.g. PYTHON=$(bash .ci/setup_venv.sh)/bin/python
 DATA=${OFFICIAL_BERT_DATA:-$ROOT/../shared/data}
 WORK=${WORK_DIR:-/tmp/squad_quality}
 MAX_SEQ_LENGTH=${MAX_SEQ_LENGTH:-192}
