@@ -4,7 +4,7 @@
 # Usage: benchmarks/glue_quality.sh TASK [extra run_classifier flags...]     TASK: MRPC, CoLA, SST-2
 #   SMOKE=1      a few steps on a small train subset (checks the pipeline, not the quality)
 #   RESUME=1     keep $WORK_DIR/<TASK> and resume a killed run (default: start fresh)
-#   WORK_DIR     default /tmp/official_bert_glue;  PYTHON  default /root/venv-ob/bin/python
+#   WORK_DIR     default /tmp/official_bert_glue;  PYTHON  default python (e.g. $(bash .ci/setup_venv.sh)/bin/python)
 #
 # Steps: convert the HF weights to a GR TF1 checkpoint (run_scripts/convert_checkpoint.py), then
 # run_classifier --do_train --do_eval with the settings below; prints eval_results.txt, the wall
@@ -15,7 +15,7 @@ set -euo pipefail
 TASK=${1:?usage: benchmarks/glue_quality.sh TASK [flags...]   (TASK: MRPC, CoLA, SST-2)}
 shift
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PY=${PYTHON:-/root/venv-ob/bin/python}
+PY=${PYTHON:-python}
 DATA=${OFFICIAL_BERT_DATA:-$ROOT/../shared/data}
 WORK=${WORK_DIR:-/tmp/official_bert_glue}
 MINILM=$WORK/minilm_tf1
