@@ -62,12 +62,14 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class _BertOptimizer(keras.optimizers.Optimizer):
-  """Shared machinery: per-variable decay flags, GR's global-norm clip, pre-reduced gradients."""
+  """Shared machinery: Adam moments, per-variable decay flags, GR's global-norm clip,
+  pre-reduced gradients."""
 
   def __init__(self, learning_rate, weight_decay_rate=0.0,
                exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY, clip_norm=1.0,
-               name=None, **kwargs):
+               beta_1=0.9, beta_2=0.999, epsilon=1e-6, name=None, **kwargs):
     super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+    self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
     self.weight_decay_rate = float(weight_decay_rate)
     self.exclude_from_weight_decay = tuple(exclude_from_weight_decay or ())
     self.clip_norm = clip_norm
@@ -83,6 +85,14 @@ class _BertOptimizer(keras.optimizers.Optimizer):
     # Decided once from the full Keras path ("bert/encoder/layer_0/.../LayerNorm/gamma");
     # inside update_step the variable is a bare tf.Variable without that path.
     self._excluded_flags = [self._excluded(getattr(v, "path", v.name)) for v in var_list]
+    self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])
+
+  def _step_inputs(self, gradient, variable, learning_rate):
+    """(g, lr, index, m, v) for one variable's update, in the variable's dtype."""
+    dtype = variable.dtype
+    i = self._get_variable_index(variable)
+    return (tf.cast(tf.convert_to_tensor(gradient), dtype), tf.cast(learning_rate, dtype), i,
+            self._m[i], self._v[i])
 
   def _decays(self, variable):
     return (self.weight_decay_rate > 0 and
@@ -105,7 +115,8 @@ class _BertOptimizer(keras.optimizers.Optimizer):
     config = super().get_config()
     config.update(weight_decay_rate=self.weight_decay_rate,
                   exclude_from_weight_decay=list(self.exclude_from_weight_decay),
-                  clip_norm=self.clip_norm)
+                  clip_norm=self.clip_norm, beta_1=self.beta_1, beta_2=self.beta_2,
+                  epsilon=self.epsilon)
     return config
 
 
@@ -121,21 +132,10 @@ class AdamWeightDecay(_BertOptimizer):
                epsilon=1e-6, exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY,
                clip_norm=1.0, name="AdamWeightDecay", **kwargs):
     super().__init__(learning_rate, weight_decay_rate, exclude_from_weight_decay, clip_norm,
-                     name=name, **kwargs)
-    self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-
-  def build(self, var_list):
-    if self.built:
-      return
-    super().build(var_list)
-    self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])
+                     beta_1, beta_2, epsilon, name=name, **kwargs)
 
   def update_step(self, gradient, variable, learning_rate):
-    dtype = variable.dtype
-    g = tf.cast(tf.convert_to_tensor(gradient), dtype)
-    lr = tf.cast(learning_rate, dtype)
-    i = self._get_variable_index(variable)
-    m, v = self._m[i], self._v[i]
+    g, lr, _, m, v = self._step_inputs(gradient, variable, learning_rate)
     # Same expression order as GR, so a float32 reference reproduces it bit for bit.
     next_m = self.beta_1 * m + (1.0 - self.beta_1) * g
     next_v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(g)
@@ -145,11 +145,6 @@ class AdamWeightDecay(_BertOptimizer):
     self.assign(variable, variable - lr * update)
     self.assign(m, next_m)
     self.assign(v, next_v)
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
-    return config
 
 
 @keras.saving.register_keras_serializable("official_bert")
@@ -164,8 +159,7 @@ class LAMB(_BertOptimizer):
                epsilon=1e-6, exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY,
                exclude_from_layer_adaptation=None, clip_norm=1.0, name="LAMB", **kwargs):
     super().__init__(learning_rate, weight_decay_rate, exclude_from_weight_decay, clip_norm,
-                     name=name, **kwargs)
-    self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+                     beta_1, beta_2, epsilon, name=name, **kwargs)
     # Model Garden: layer adaptation excludes the same variables unless told otherwise.
     self.exclude_from_layer_adaptation = tuple(
         exclude_from_layer_adaptation if exclude_from_layer_adaptation is not None
@@ -178,14 +172,10 @@ class LAMB(_BertOptimizer):
     self._adapt_flags = [
         not any(re.search(p, getattr(v, "path", v.name)) for p in self.exclude_from_layer_adaptation)
         for v in var_list]
-    self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])
 
   def update_step(self, gradient, variable, learning_rate):
+    g, lr, i, m, v = self._step_inputs(gradient, variable, learning_rate)
     dtype = variable.dtype
-    g = tf.cast(tf.convert_to_tensor(gradient), dtype)
-    lr = tf.cast(learning_rate, dtype)
-    i = self._get_variable_index(variable)
-    m, v = self._m[i], self._v[i]
     step = tf.cast(self.iterations + 1, dtype)
     next_m = m * self.beta_1 + g * (1.0 - self.beta_1)
     next_v = v * self.beta_2 + tf.square(g) * (1.0 - self.beta_2)
@@ -205,8 +195,7 @@ class LAMB(_BertOptimizer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                  exclude_from_layer_adaptation=list(self.exclude_from_layer_adaptation))
+    config.update(exclude_from_layer_adaptation=list(self.exclude_from_layer_adaptation))
     return config
 
 
