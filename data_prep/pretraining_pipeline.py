@@ -40,10 +40,11 @@ def make_options(vocab_file, do_lower_case=True, do_whole_word_mask=False, max_s
                  short_seq_prob)
 
 
-def build(options):
-  """(tokenizer, InstanceMaker) for `options`."""
+def build(options, maker_class=None):
+  """(tokenizer, instance maker) for `options`: GR's InstanceMaker by default, or the
+  vectorised pretraining.ChunkInstanceMaker of scale mode."""
   tokenizer = tokenization.FullTokenizer(options.vocab_file, options.do_lower_case)
-  maker = pretraining.InstanceMaker(
+  maker = (maker_class or pretraining.InstanceMaker)(
       tokenizer.vocab, max_seq_length=options.max_seq_length,
       short_seq_prob=options.short_seq_prob, masked_lm_prob=options.masked_lm_prob,
       max_predictions_per_seq=options.max_predictions_per_seq,
@@ -155,13 +156,7 @@ def chunk_seed(seed, chunk_key):
 
 def build_scale(options):
   """(tokenizer, ChunkInstanceMaker) for `options`."""
-  tokenizer = tokenization.FullTokenizer(options.vocab_file, options.do_lower_case)
-  maker = pretraining.ChunkInstanceMaker(
-      tokenizer.vocab, max_seq_length=options.max_seq_length,
-      short_seq_prob=options.short_seq_prob, masked_lm_prob=options.masked_lm_prob,
-      max_predictions_per_seq=options.max_predictions_per_seq,
-      do_whole_word_mask=options.do_whole_word_mask)
-  return tokenizer, maker
+  return build(options, pretraining.ChunkInstanceMaker)
 
 
 def process_chunk(chunk_key, chunk, tokenizer, maker, options, frame=False):
