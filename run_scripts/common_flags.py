@@ -65,6 +65,20 @@ def define_common_flags():
   flags.DEFINE_integer("seed", 12345, "Seed for weight initialization, dropout and shuffling.")
 
 
+def define_finetuning_flags(max_seq_length=128):
+  """GR's flags shared by run_classifier, run_squad and run_ner (max_seq_length's default
+  differs: 128, 384 for SQuAD)."""
+  flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
+  flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text. Should be True "
+                    "for uncased models and False for cased models.")
+  flags.DEFINE_integer("max_seq_length", max_seq_length, "The maximum total input sequence "
+                       "length after WordPiece tokenization. Sequences longer than this are "
+                       "truncated (split into windows for SQuAD and NER), shorter ones padded.")
+  flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
+  flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training to perform linear "
+                     "learning rate warmup for. E.g., 0.1 = 10% of training.")
+
+
 def define_eval_flags():
   flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.")
   flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")

@@ -32,20 +32,13 @@ from run_scripts import common_flags
 # learning_rate, save_checkpoints_steps, iterations_per_loop, use_tpu and the TPU flags come from
 # common_flags, with the distribution / precision / jit flags shared with run_pretraining).
 common_flags.define_common_flags()
+common_flags.define_finetuning_flags(max_seq_length=128)
 common_flags.define_eval_flags()
 common_flags.define_predict_flags()
 flags.DEFINE_string("data_dir", None, "The input data dir. Should contain the .tsv files (or "
                     "other data files) for the task.")
 flags.DEFINE_string("task_name", None, "The name of the task to train: one of "
                     f"{', '.join(sorted(classifier.PROCESSORS))} (case-insensitive).")
-flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
-flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text. Should be True "
-                  "for uncased models and False for cased models.")
-flags.DEFINE_integer("max_seq_length", 128, "The maximum total input sequence length after "
-                     "WordPiece tokenization. Longer sequences are truncated, shorter padded.")
-flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
-flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training to perform linear learning "
-                   "rate warmup for. E.g., 0.1 = 10% of training.")
 # ---- Ours
 flags.DEFINE_integer("max_train_examples", None, "Train on the first N training examples only "
                      "(a subset for quick runs); default all.")

@@ -53,18 +53,9 @@ flags.DEFINE_integer("doc_stride", 0,
 ## Model and run: GR's shared flags (bert_config_file, init_checkpoint, output_dir, do_train,
 ## train_batch_size, learning_rate, save_checkpoints_steps, TPU, distribution, precision, ...).
 common_flags.define_common_flags()
+common_flags.define_finetuning_flags(max_seq_length=128)
 common_flags.define_eval_flags()
 common_flags.define_predict_flags()
-flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
-flags.DEFINE_bool("do_lower_case", True,
-                  "Whether to lower case the input text. Should be True for uncased models and "
-                  "False for cased models.")
-flags.DEFINE_integer("max_seq_length", 128,
-                     "Window length in WordPiece tokens, with [CLS] and [SEP]. Longer sentences "
-                     "are split into overlapping windows, never truncated.")
-flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
-flags.DEFINE_float("warmup_proportion", 0.1,
-                   "Proportion of training to perform linear learning rate warmup for.")
 flags.DEFINE_integer("num_train_steps", 0, "If > 0, train this many steps instead of epochs.")
 
 _DEFAULT_FILES = {"train": ("eng.train", "train.txt"), "eval": ("eng.testa", "dev.txt"),

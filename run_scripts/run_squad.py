@@ -37,23 +37,15 @@ from run_scripts import common_flags
 # do_predict and predict_batch_size come from common_flags, with the distribution / precision /
 # jit flags shared by every run script).
 common_flags.define_common_flags()
+common_flags.define_finetuning_flags(max_seq_length=384)
 common_flags.define_predict_flags()
-flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
 flags.DEFINE_string("train_file", None, "SQuAD json for training. E.g., train-v1.1.json")
 flags.DEFINE_string("predict_file", None,
                     "SQuAD json for predictions. E.g., dev-v1.1.json or test-v1.1.json")
-flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text. Should be True "
-                  "for uncased models and False for cased models.")
-flags.DEFINE_integer("max_seq_length", 384, "The maximum total input sequence length after "
-                     "WordPiece tokenization. Sequences longer than this will be truncated, and "
-                     "sequences shorter than this will be padded.")
 flags.DEFINE_integer("doc_stride", 128, "When splitting up a long document into chunks, how "
                      "much stride to take between chunks.")
 flags.DEFINE_integer("max_query_length", 64, "The maximum number of tokens for the question. "
                      "Questions longer than this will be truncated to this length.")
-flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
-flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training to perform linear learning "
-                   "rate warmup for. E.g., 0.1 = 10% of training.")
 flags.DEFINE_integer("n_best_size", 20, "The total number of n-best predictions to generate in "
                      "the nbest_predictions.json output file.")
 flags.DEFINE_integer("max_answer_length", 30, "The maximum length of an answer that can be "
