@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from official_bert import configs
 from official_bert.encoder import BertModel
-from official_bert.layers import (PretrainingHeads, SpanHead, add_output_projection,
+from official_bert.layers import (Dropout, PretrainingHeads, SpanHead, add_output_projection,
                                   project)
 
 
@@ -40,33 +40,62 @@ class BertPretrainer(keras.Model):
     return dict(masked_lm_logits=mlm_logits, next_sentence_logits=nsp_logits)
 
 
+# The [M, V] softmax of the MLM loss costs as much as a large matmul on CPU when run as a chain of
+# TF kernels (max, sub, exp, sum, div, one-hot, ...); XLA fuses each direction into one or two
+# passes. The matmuls around it stay outside XLA, where oneDNN is faster.
+@tf.function(jit_compile=True)
+def _softmax_cross_entropy_forward(logits, labels):
+  """logits [M, V] f32, labels [M] -> nll [M], probs [M, V], correct [M] (argmax == label)."""
+  top = tf.reduce_max(logits, -1, keepdims=True)                         # [M, 1]
+  exp = tf.exp(logits - top)                                             # [M, V]
+  total = tf.reduce_sum(exp, -1, keepdims=True)                          # [M, 1]
+  nll = tf.squeeze(tf.math.log(total) + top, -1) - tf.gather(logits, labels, batch_dims=1)
+  correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+  return nll, exp / total, tf.cast(correct, tf.float32)
+
+
+@tf.function(jit_compile=True)
+def _softmax_cross_entropy_backward(probs, labels, dy):
+  """d nll / d logits = (softmax - one_hot(label)) * dy: [M, V]."""
+  return (probs - tf.one_hot(labels, tf.shape(probs)[-1], dtype=probs.dtype)) * dy[:, tf.newaxis]
+
+
 @tf.custom_gradient
 def _cross_entropy(logits, labels):
-  """-log_softmax(logits)[label], i.e. GR's -sum(one_hot * log_probs): [M, V], [M] -> [M].
+  """-log_softmax(logits)[label] (GR's -sum(one_hot * log_probs)) and argmax == label: [M, V], [M].
 
-  With the gradient written out (softmax - one_hot): autodiff of the gather scatters into a zeroed
-  [M, V] buffer, and TF's fused sparse_softmax_cross_entropy kernel is ~1.6x slower on CPU.
+  The gradient is written out (softmax - one_hot): autodiff of the gather would scatter into a
+  zeroed [M, V] buffer, and TF's fused sparse_softmax_cross_entropy kernel is ~2x slower on CPU.
   """
-  log_probs = tf.nn.log_softmax(logits)                                  # [M, V]
-  nll = -tf.gather(log_probs, labels, batch_dims=1)                      # [M]
+  nll, probs, correct = _softmax_cross_entropy_forward(logits, labels)
 
-  def grad(dy):  # dy: [M]
-    g = tf.exp(log_probs) * dy[:, tf.newaxis]                            # [M, V]
-    at_label = tf.stack([tf.range(tf.shape(labels)[0]), labels], axis=1)  # [M, 2]
-    return tf.tensor_scatter_nd_sub(g, at_label, dy), None
+  def grad(dy, unused_dcorrect):
+    return _softmax_cross_entropy_backward(probs, labels, dy), None
 
-  return nll, grad
+  return (nll, correct), grad
+
+
+def masked_lm_cross_entropy(masked_lm_logits, masked_lm_ids):
+  """Per-prediction cross entropy and argmax == label: [B, P, V], [B, P] -> [B, P], [B, P]."""
+  logits = tf.cast(masked_lm_logits, tf.float32)                         # [B, P, V]
+  labels = tf.cast(masked_lm_ids, tf.int32)                              # [B, P]
+  nll, correct = _cross_entropy(tf.reshape(logits, [-1, tf.shape(logits)[-1]]),
+                                tf.reshape(labels, [-1]))                # [B*P]
+  return tf.reshape(nll, tf.shape(labels)), tf.stop_gradient(tf.reshape(correct, tf.shape(labels)))
+
+
+def masked_lm_loss_and_accuracy(masked_lm_logits, masked_lm_ids, masked_lm_weights):
+  """GR's MLM loss (cross entropy weighted by masked_lm_weights / their sum) and accuracy."""
+  nll, correct = masked_lm_cross_entropy(masked_lm_logits, masked_lm_ids)  # [B, P]
+  weights = tf.cast(masked_lm_weights, tf.float32)                       # [B, P]
+  denominator = tf.reduce_sum(weights) + 1e-5
+  return (tf.reduce_sum(weights * nll) / denominator,
+          tf.reduce_sum(weights * correct) / denominator)
 
 
 def masked_lm_loss(masked_lm_logits, masked_lm_ids, masked_lm_weights):
   """GR's MLM loss: per-prediction cross entropy weighted by masked_lm_weights / their sum."""
-  logits = tf.cast(masked_lm_logits, tf.float32)                         # [B, P, V]
-  labels = tf.cast(masked_lm_ids, tf.int32)                              # [B, P]
-  per_example = tf.reshape(
-      _cross_entropy(tf.reshape(logits, [-1, tf.shape(logits)[-1]]), tf.reshape(labels, [-1])),
-      tf.shape(labels))                                                  # [B, P]
-  weights = tf.cast(masked_lm_weights, tf.float32)
-  return tf.reduce_sum(weights * per_example) / (tf.reduce_sum(weights) + 1e-5)
+  return masked_lm_loss_and_accuracy(masked_lm_logits, masked_lm_ids, masked_lm_weights)[0]
 
 
 def classification_loss(logits, labels):
@@ -80,17 +109,15 @@ def pretraining_loss(features, outputs):
   """GR's total pre-training loss (MLM + NSP) and the metrics GR's eval reports."""
   mlm_logits = outputs["masked_lm_logits"]
   nsp_logits = outputs["next_sentence_logits"]
-  mlm = masked_lm_loss(mlm_logits, features["masked_lm_ids"], features["masked_lm_weights"])
+  mlm, mlm_accuracy = masked_lm_loss_and_accuracy(
+      mlm_logits, features["masked_lm_ids"], features["masked_lm_weights"])
   nsp = classification_loss(nsp_logits, features["next_sentence_labels"])
-  weights = tf.cast(features["masked_lm_weights"], tf.float32)
-  mlm_correct = tf.cast(tf.equal(tf.argmax(mlm_logits, -1, output_type=tf.int32),
-                                 tf.cast(features["masked_lm_ids"], tf.int32)), tf.float32)
   nsp_labels = tf.reshape(tf.cast(features["next_sentence_labels"], tf.int32), [-1])
   nsp_correct = tf.cast(tf.equal(tf.argmax(nsp_logits, -1, output_type=tf.int32),
                                  nsp_labels), tf.float32)
   metrics = dict(
       masked_lm_loss=mlm,
-      masked_lm_accuracy=tf.reduce_sum(mlm_correct * weights) / (tf.reduce_sum(weights) + 1e-5),
+      masked_lm_accuracy=mlm_accuracy,
       next_sentence_loss=nsp,
       next_sentence_accuracy=tf.reduce_mean(nsp_correct))
   return mlm + nsp, metrics
@@ -108,7 +135,7 @@ class BertClassifier(keras.Model):
     self.config = config
     self.num_labels = num_labels
     self.bert = BertModel(config)
-    self.dropout = keras.layers.Dropout(dropout_prob)
+    self.dropout = Dropout(dropout_prob)
 
   def build(self, input_shape=None):
     self.bert.build()

@@ -118,13 +118,24 @@ def test_outputs_match_gr(gr_run):
   np.testing.assert_allclose(loss, gr["total"], atol=1e-5)
 
 
-def test_gelu_forms_by_hand():
+def test_gelu_forms_and_gradients_by_hand():
   x = np.array([-3.0, -0.5, 0.0, 0.7, 2.5], np.float32)
-  tanh_form = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+  inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
+  tanh_form = 0.5 * x * (1 + np.tanh(inner))
+  tanh_grad = (0.5 * (1 + np.tanh(inner)) + 0.5 * x * (1 - np.tanh(inner) ** 2) *
+               np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x ** 2))
   from math import erf  # pylint: disable=import-outside-toplevel
   erf_form = np.array([0.5 * v * (1 + erf(v / np.sqrt(2))) for v in x], np.float32)
-  np.testing.assert_allclose(activations.gelu(tf.constant(x)), tanh_form, atol=1e-6)
-  np.testing.assert_allclose(activations.gelu_exact(tf.constant(x)), erf_form, atol=1e-6)
+  erf_grad = np.array([0.5 * (1 + erf(v / np.sqrt(2))) + v * np.exp(-v * v / 2) /
+                       np.sqrt(2 * np.pi) for v in x], np.float32)
+  for fn, value, slope in ((activations.gelu, tanh_form, tanh_grad),
+                           (activations.gelu_exact, erf_form, erf_grad)):
+    t = tf.constant(x)
+    with tf.GradientTape() as tape:
+      tape.watch(t)
+      y = fn(t)
+    np.testing.assert_allclose(y, value, atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(y, t), slope, atol=1e-6)
   assert not np.allclose(tanh_form, erf_form, atol=1e-6)  # the two really differ
 
 
@@ -182,3 +193,45 @@ def test_xla_compiles_train_step():
   assert np.isfinite(loss.numpy())
   assert all(g is not None for g in grads)
   assert abs(float(loss) - float(eager_loss)) < 1.0  # dropout on; same ballpark
+
+
+def test_masked_lm_loss_gradient_and_accuracy_by_hand():
+  """The written-out cross entropy (XLA forward/backward) against numpy's softmax - one_hot."""
+  rng = np.random.default_rng(7)
+  logits = rng.normal(size=(3, 4, 50)).astype(np.float32) * 3
+  ids = rng.integers(0, 50, (3, 4)).astype(np.int32)
+  ids[0, 0] = logits[0, 0].argmax()  # at least one correct prediction
+  weights = (rng.random((3, 4)) > 0.3).astype(np.float32)
+  x = tf.Variable(logits)
+  with tf.GradientTape() as tape:
+    loss, accuracy = models.masked_lm_loss_and_accuracy(x, ids, weights)
+  grad = tape.gradient(loss, x).numpy()
+  shifted = logits - logits.max(-1, keepdims=True)
+  probs = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
+  one_hot = np.eye(50, dtype=np.float32)[ids]
+  denominator = weights.sum() + 1e-5
+  nll = -np.log((probs * one_hot).sum(-1))
+  np.testing.assert_allclose(loss, (nll * weights).sum() / denominator, rtol=1e-5)
+  np.testing.assert_allclose(grad, (probs - one_hot) * (weights / denominator)[..., None],
+                             atol=1e-6)
+  expected_accuracy = ((logits.argmax(-1) == ids) * weights).sum() / denominator
+  assert expected_accuracy > 0
+  np.testing.assert_allclose(accuracy, expected_accuracy, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(64, 128, 128), (7, 3, 5)])
+def test_dropout_rate_scale_and_seeding(shape):
+  from official_bert.layers import Dropout  # pylint: disable=import-outside-toplevel
+  x = tf.ones(shape)
+  assert np.array_equal(Dropout(0.1, seed=3)(x, training=False), x)  # identity at inference
+  out = Dropout(0.1, seed=3)(x, training=True).numpy()
+  assert out.shape == shape
+  kept = out[out != 0]
+  np.testing.assert_allclose(kept, 1 / 0.9, rtol=1e-6)  # survivors scaled by 1 / (1 - rate)
+  if out.size > 10 ** 5:  # binomial sd of the dropped fraction: sqrt(0.09 / 1M) = 3e-4
+    assert abs((out == 0).mean() - 0.1) < 2e-3
+  again = Dropout(0.1, seed=3)
+  assert np.array_equal(again(x, training=True), out)  # same seed, same mask
+  assert not np.array_equal(again(x, training=True), out)  # the seed state advances
+  half = Dropout(0.5, seed=3, dtype="mixed_bfloat16")(x, training=True)
+  assert half.dtype == tf.bfloat16

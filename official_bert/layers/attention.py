@@ -10,7 +10,7 @@ import math
 import keras
 import tensorflow as tf
 
-from official_bert.layers.common import create_initializer, layer_norm
+from official_bert.layers.common import Dropout, create_initializer, layer_norm
 
 
 def attention_mask_from_input_mask(input_mask, dtype=tf.float32):
@@ -32,7 +32,7 @@ class SelfAttention(keras.layers.Layer):
     self.query = keras.layers.Dense(hidden_size, kernel_initializer=init, name="query")
     self.key = keras.layers.Dense(hidden_size, kernel_initializer=init, name="key")
     self.value = keras.layers.Dense(hidden_size, kernel_initializer=init, name="value")
-    self.dropout = keras.layers.Dropout(attention_probs_dropout_prob)
+    self.dropout = Dropout(attention_probs_dropout_prob)
 
   def build(self, input_shape):
     for dense in (self.query, self.key, self.value):
@@ -74,7 +74,7 @@ class AttentionOutput(keras.layers.Layer):
     super().__init__(name=name, **kwargs)
     self.dense = keras.layers.Dense(
         hidden_size, kernel_initializer=create_initializer(initializer_range), name="dense")
-    self.dropout = keras.layers.Dropout(dropout_prob)
+    self.dropout = Dropout(dropout_prob)
     self.layer_norm = layer_norm()
 
   def build(self, input_shape):

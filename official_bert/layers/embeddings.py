@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from official_bert.layers.common import create_initializer, layer_norm
+from official_bert.layers.common import Dropout, create_initializer, layer_norm
 
 
 class BertEmbeddings(keras.layers.Layer):
@@ -22,7 +22,7 @@ class BertEmbeddings(keras.layers.Layer):
     self.max_position_embeddings = max_position_embeddings
     self.initializer_range = initializer_range
     self.layer_norm = layer_norm()
-    self.dropout = keras.layers.Dropout(dropout_prob)
+    self.dropout = Dropout(dropout_prob)
 
   def build(self, input_shape=None):
     init = create_initializer(self.initializer_range)

@@ -13,12 +13,9 @@ def pretraining_eval_metrics(features, outputs):
   over examples, and `loss` is the mean of per-batch total losses (the Estimator's eval loss).
   """
   loss, _ = models.pretraining_loss(features, outputs)
-  mlm_log_probs = tf.nn.log_softmax(tf.cast(outputs["masked_lm_logits"], tf.float32))  # [B,P,V]
-  mlm_ids = tf.cast(features["masked_lm_ids"], tf.int32)                             # [B,P]
+  mlm_loss, mlm_correct = models.masked_lm_cross_entropy(
+      outputs["masked_lm_logits"], features["masked_lm_ids"])                       # [B,P]
   weights = tf.cast(features["masked_lm_weights"], tf.float32)                       # [B,P]
-  mlm_loss = -tf.gather(mlm_log_probs, mlm_ids, batch_dims=2)                        # [B,P]
-  mlm_correct = tf.cast(tf.equal(tf.argmax(mlm_log_probs, -1, output_type=tf.int32), mlm_ids),
-                        tf.float32)
   nsp_log_probs = tf.nn.log_softmax(tf.cast(outputs["next_sentence_logits"], tf.float32))
   nsp_labels = tf.reshape(tf.cast(features["next_sentence_labels"], tf.int32), [-1])  # [B]
   nsp_loss = -tf.gather(nsp_log_probs, nsp_labels, batch_dims=1)                     # [B]
