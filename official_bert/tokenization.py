@@ -28,16 +28,13 @@ REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 _UNUSED_TOKEN_RE = re.compile(r"^\[unused\d+\]$")
 
-# Characters that str.split() splits on but GR's _clean_text deletes (they are Cc).
-_SPLIT_BUT_DELETED_RE = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
-
-# ASCII that needs GR's full treatment: controls (deleted) and "[" (maybe an [unusedN] to keep).
-_ASCII_SPECIAL_RE = re.compile(r"[\x00-\x1f\x7f\[]")
-# Clean ASCII text -> GR's basic tokens: single punctuation characters (GR's ASCII rule: all
-# printable non-alphanumerics) and runs of other non-space characters.
-_ASCII_BASIC_RE = re.compile(r"[!-/:-@\[-`{-~]|[^ \t\n\r!-/:-@\[-`{-~]+")
-# ASCII that GR's _clean_text deletes: controls other than \t \n \r.
-_ASCII_DELETED_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# For the batch path. ASCII that GR's _clean_text deletes: controls other than \t \n \r.
+_ASCII_DELETED = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# GR's punctuation within ASCII: every printable non-alphanumeric character.
+_ASCII_PUNCTUATION = [c for c in map(chr, range(0x21, 0x7F)) if not c.isalnum()]
+# Runs of characters that need a per-character table: non-ASCII or ASCII controls; non-ASCII.
+_SPECIAL_RUN_RE = re.compile("[^\t\n\r\x20-\x7e]+")
+_NON_ASCII_RUN_RE = re.compile("[^\x00-\x7f]+")
 
 # Checkpoint names GR's validate_case_matches_checkpoint knows.
 _LOWER_MODELS = ("uncased_L-24_H-1024_A-16", "uncased_L-12_H-768_A-12",
@@ -181,6 +178,32 @@ class _CharMap(dict):
 _CHAR_MAP = _CharMap()
 
 
+class _TranslateTable(dict):
+  """Code point -> replacement string for `str.translate`, computed by `char_fn` on first sight."""
+
+  def __init__(self, char_fn):
+    super().__init__()
+    self._char_fn = char_fn
+
+  def __missing__(self, cp):
+    out = self[cp] = self._char_fn(chr(cp))
+    return out
+
+
+def _pad_punctuation(char):
+  return f" {char} " if _is_punctuation(char) else char
+
+
+# Whole-text forms of GR's per-character steps (used by the batch path on non-ASCII text):
+# cased: clean, pad CJK, pad punctuation; lower-cased (applied after lower() and NFD): drop Mn,
+# pad punctuation.
+_CASED_TABLE = _TranslateTable(
+    lambda c: _pad_punctuation(c) if _CHAR_MAP[c] == c else _CHAR_MAP[c])
+_CLEAN_TABLE = _TranslateTable(_CHAR_MAP.__getitem__)
+_STRIP_MN_TABLE = _TranslateTable(
+    lambda c: "" if unicodedata.category(c) == "Mn" else _pad_punctuation(c))
+
+
 def _strip_accents(text):
   """NFD, then drop nonspacing marks (Mn)."""
   text = unicodedata.normalize("NFD", text)
@@ -240,9 +263,12 @@ class WordpieceTokenizer(object):
     self.vocab = vocab
     self.unk_token = unk_token
     self.max_input_chars_per_word = max_input_chars_per_word
-    # Every prefix of every vocab entry: the longest match is found by scanning forward while
-    # the candidate is still such a prefix (same result as GR's shrinking search, fewer lookups).
-    self._prefixes = {t[:i] for t in vocab for i in range(1, len(t) + 1)}
+    # For every prefix of a vocab entry: the length of the longest entry it starts with (0 if
+    # none). A forward scan while the candidate stays such a prefix finds the longest match
+    # (GR's shrinking search gives the same); continuations are keyed without their "##".
+    self._longest_initial = _longest_entry_table(vocab)
+    self._longest_continuation = _longest_entry_table(
+        t[2:] for t in vocab if t.startswith("##") and len(t) > 2)
 
   def tokenize(self, text):
     """'unaffable' -> ['un', '##aff', '##able'] (text: basic tokens separated by whitespace)."""
@@ -252,55 +278,51 @@ class WordpieceTokenizer(object):
     return output_tokens
 
   def _tokenize_word(self, word):
-    if len(word) > self.max_input_chars_per_word:
+    n = len(word)
+    if n > self.max_input_chars_per_word:
       return [self.unk_token]
-    vocab = self.vocab
-    if word in vocab:
+    if word in self.vocab:
       return [word]
-    prefixes = self._prefixes
     pieces = []
-    start, n = 0, len(word)
+    start, longest = 0, self._longest_initial
     while start < n:
-      prefix = "##" if start > 0 else ""
-      match = None
-      end = start + 1
+      match, end = 0, start + 1
       while end <= n:
-        candidate = prefix + word[start:end]
-        if candidate not in prefixes:
+        length = longest.get(word[start:end])
+        if length is None:
           break
-        if candidate in vocab:
-          match = end
+        match = length
         end += 1
-      if match is None:
+      if not match:
         return [self.unk_token]
-      pieces.append(prefix + word[start:match])
-      start = match
+      piece = word[start:start + match]
+      pieces.append("##" + piece if start else piece)
+      start += match
+      longest = self._longest_continuation
     return pieces
 
 
-class _WordCache(dict):
-  """raw whitespace-delimited word -> tuple of its wordpieces (computed on first sight)."""
-
-  def __init__(self, tokenize_fn, max_size):
-    super().__init__()
-    self._tokenize_fn = tokenize_fn
-    self._max_size = max_size
-
-  def __missing__(self, word):
-    value = tuple(self._tokenize_fn(word))
-    if len(self) >= self._max_size:  # bounded memory on unbounded vocabularies of raw words
-      self.clear()
-    self[word] = value
-    return value
+def _longest_entry_table(entries):
+  """{prefix of an entry: length of the longest entry that is a prefix of it, or 0}."""
+  entries = set(entries)
+  table = {}
+  for entry in entries:
+    longest = 0
+    for i in range(1, len(entry) + 1):
+      prefix = entry[:i]
+      if prefix in entries:
+        longest = i
+      table[prefix] = longest
+  return table
 
 
 class FullTokenizer(object):
-  """End-to-end tokenization: BasicTokenizer then WordpieceTokenizer, with a per-word cache.
+  """End-to-end tokenization: BasicTokenizer then WordpieceTokenizer, with a fast batch path.
 
   `tokenize` gives exactly GR's tokens. For throughput, pass many texts at once:
     tokenize_batch(list of str) -> list of list of str
     convert_batch_to_ids(list of str) -> list of list of int   (tokenize + convert_tokens_to_ids)
-  `tokenize_uncached` runs the plain per-character pipeline (the reference for the cached one).
+  `tokenize_uncached` runs the plain per-character pipeline (the reference for the fast one).
   """
 
   def __init__(self, vocab_file, do_lower_case=True, preserve_unused_tokens=False,
@@ -315,13 +337,14 @@ class FullTokenizer(object):
         do_lower_case=do_lower_case, vocab=self.vocab,
         preserve_unused_tokens=preserve_unused_tokens)
     self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
-    # basic token -> wordpieces / ids (used for ASCII text)
-    self._piece_tokens = _WordCache(self.wordpiece_tokenizer._tokenize_word, cache_size)  # pylint: disable=protected-access
-    self._piece_ids = _WordCache(
-        lambda token: [self.vocab[p] for p in self._piece_tokens[token]], cache_size)
-    # raw whitespace-delimited word -> wordpieces / ids (used for other text)
-    self._token_cache = _WordCache(lambda word: self._word_pieces(word)[0], cache_size)
-    self._id_cache = _WordCache(lambda word: self._word_pieces(word)[1], cache_size)
+    # Basic tokens that are their own single wordpiece (a plain dict: set.difference() against
+    # it runs in C). Vocab entries too long for WordPiece are left out, so they become [UNK].
+    max_chars = self.wordpiece_tokenizer.max_input_chars_per_word
+    self._whole_word_ids = {t: i for t, i in self.vocab.items() if len(t) <= max_chars}
+    # basic token -> tuple of its wordpieces / their ids; filled per batch, cleared when full.
+    self._piece_cache = {}
+    self._id_cache = {}
+    self._cache_size = cache_size
     logging.info("Loaded %d wordpieces from %s (do_lower_case=%s)", len(self.vocab), vocab_file,
                  do_lower_case)
 
@@ -335,72 +358,97 @@ class FullTokenizer(object):
         split_tokens.extend(self.wordpiece_tokenizer._tokenize_word(token))  # pylint: disable=protected-access
     return split_tokens
 
-  def _word_pieces(self, word):
-    """One raw whitespace-free word -> (wordpieces, ids)."""
-    if not word.isascii() or _ASCII_SPECIAL_RE.search(word):
-      pieces = self.tokenize_uncached(word)
-      return pieces, [self.vocab[p] for p in pieces]
-    if self.do_lower_case:
-      word = word.lower()
-    tokens = _ASCII_BASIC_RE.findall(word)
-    return ([p for t in tokens for p in self._piece_tokens[t]],
-            [i for t in tokens for i in self._piece_ids[t]])
-
   def tokenize(self, text):
     """str or utf-8 bytes -> list of wordpiece tokens (GR's result)."""
-    return self._batch([text], self._piece_tokens, self._token_cache)[0]
+    return self._batch([text], as_ids=False)[0]
 
   def tokenize_to_ids(self, text):
     """str -> list of ids; same as convert_tokens_to_ids(tokenize(text)), faster."""
-    return self._batch([text], self._piece_ids, self._id_cache)[0]
+    return self._batch([text], as_ids=True)[0]
 
   def tokenize_batch(self, texts):
     """list of str (or utf-8 bytes) -> list of list of wordpiece tokens."""
-    return self._batch(texts, self._piece_tokens, self._token_cache)
+    return self._batch(texts, as_ids=False)
 
   def convert_batch_to_ids(self, texts):
     """list of str (or utf-8 bytes) -> list of list of ids."""
-    return self._batch(texts, self._piece_ids, self._id_cache)
+    return self._batch(texts, as_ids=True)
 
-  def _batch(self, texts, piece_cache, word_cache):
-    """ASCII texts: regex basic tokens, cached per basic token; others: cached per raw word."""
-    chain = itertools.chain.from_iterable
+  # --------------------------------------------------------------------------------------------
+  # The fast path: GR's basic tokens from whole-text string operations (C speed), then WordPiece
+  # once per distinct basic token (cached).
+
+  def _batch(self, texts, as_ids):
     texts = [t if isinstance(t, str) else convert_to_unicode(t) for t in texts]
-    out = [None] * len(texts)
-    ascii_idx = []
-    if not self.preserve_unused_tokens:  # else [unusedN] must be seen before lower-casing
-      ascii_idx = [i for i, t in enumerate(texts) if t.isascii()]
-    if ascii_idx:
-      # Clean and lower-case all ASCII texts in one go ("\n" is whitespace to GR as well).
-      joined = _ASCII_DELETED_RE.sub("", "\n".join([texts[i] for i in ascii_idx]))
-      if self.do_lower_case:
-        joined = joined.lower()
-      cleaned = joined.split("\n")
-      if len(cleaned) != len(ascii_idx):  # some texts hold newlines: one at a time
-        cleaned = [_ASCII_DELETED_RE.sub("", texts[i]) for i in ascii_idx]
-        if self.do_lower_case:
-          cleaned = [t.lower() for t in cleaned]
-      token_lists = list(map(_ASCII_BASIC_RE.findall, cleaned))
-      self._fill_piece_caches(token_lists)
-      piece = piece_cache.__getitem__
-      for i, tokens in zip(ascii_idx, token_lists):
-        out[i] = list(chain(map(piece, tokens)))
-    if len(ascii_idx) < len(texts):
-      word = word_cache.__getitem__
-      for i, text in enumerate(texts):
-        if out[i] is None:
-          out[i] = list(chain(map(word, _SPLIT_BUT_DELETED_RE.sub("", text).split())))
+    token_lists = self._basic_token_lists(texts)
+    cache = self._id_cache if as_ids else self._piece_cache
+    self._fill_cache(cache, token_lists, as_ids)
+    pieces = cache.__getitem__
+    chain = itertools.chain.from_iterable
+    out = []
+    for text, tokens in zip(texts, token_lists):
+      if tokens is None:  # a possible [unusedN] to preserve: GR's own order of steps
+        tokens = self.tokenize_uncached(text)
+        out.append(self.convert_tokens_to_ids(tokens) if as_ids else tokens)
+      else:
+        out.append(list(chain(map(pieces, tokens))))
     return out
 
-  def _fill_piece_caches(self, token_lists):
-    """Caches every new basic token; in-vocabulary ones without a WordPiece search."""
-    vocab_get, tokens, ids = self.vocab.get, self._piece_tokens, self._piece_ids
-    # Membership tests, not a set difference: that would walk the whole cache on every call.
-    missing = {t for t in itertools.chain.from_iterable(token_lists) if t not in ids}
-    for token in missing:
-      i = vocab_get(token)
-      if i is not None and len(token) <= self.wordpiece_tokenizer.max_input_chars_per_word:
-        tokens[token], ids[token] = (token,), (i,)
+  def _basic_token_lists(self, texts):
+    """GR's BasicTokenizer.tokenize of each text, or None where the slow path must run."""
+    out = [None] * len(texts)
+    # With preserve_unused_tokens an [unusedN] must be seen before lower-casing: such texts
+    # (all hold a "[") take the slow path.
+    todo = [i for i, t in enumerate(texts) if not (self.preserve_unused_tokens and "[" in t)]
+    ascii_idx = [i for i in todo if texts[i].isascii()]
+    other_idx = [i for i in todo if not texts[i].isascii()] if len(ascii_idx) < len(todo) else []
+    for idx, is_ascii in ((ascii_idx, True), (other_idx, False)):
+      if idx:
+        token_lists = self._joined_basic_tokens([texts[i] for i in idx], is_ascii)
+        for i, tokens in zip(idx, token_lists):
+          out[i] = tokens
+    return out
+
+  def _joined_basic_tokens(self, texts, is_ascii):
+    """GR's basic tokenization of many texts at once, on their "\n"-joined text.
+
+    Each of GR's steps after the whitespace split acts within one word and keeps whitespace, so
+    all can run on the whole text: lower() too, since its one context-dependent rule (Greek final
+    sigma) looks no further than the nearest character that is neither cased nor
+    case-ignorable, and whitespace is such a character; NFD reorders marks only between starters.
+    Only runs of non-ASCII characters (and ASCII controls) go through per-character tables.
+    """
+    joined = "\n".join(texts)
+    if joined.count("\n") >= len(texts):  # some texts hold newlines: whitespace to GR, like " "
+      joined = "\n".join([t.replace("\n", " ") for t in texts])
+    if is_ascii:
+      data = joined.encode("ascii").translate(None, _ASCII_DELETED)
+      joined = (data.lower() if self.do_lower_case else data).decode("ascii")
+    elif self.do_lower_case:
+      joined = _SPECIAL_RUN_RE.sub(lambda m: m.group().translate(_CLEAN_TABLE), joined)
+      joined = unicodedata.normalize("NFD", joined.lower())
+      joined = _NON_ASCII_RUN_RE.sub(lambda m: m.group().translate(_STRIP_MN_TABLE), joined)
+    else:
+      joined = _SPECIAL_RUN_RE.sub(lambda m: m.group().translate(_CASED_TABLE), joined)
+    for char in _ASCII_PUNCTUATION:
+      joined = joined.replace(char, f" {char} ")
+    return list(map(str.split, joined.split("\n")))
+
+  def _fill_cache(self, cache, token_lists, as_ids):
+    """Adds every new basic token to `cache`; in-vocab ones without a WordPiece search."""
+    new = set(itertools.chain.from_iterable(filter(None, token_lists)))
+    if len(cache) + len(new) > self._cache_size:  # bounded memory on unbounded vocabularies
+      cache.clear()
+    new = new.difference(cache)  # C speed: iterates `new`, looks up in the plain dict
+    whole = self._whole_word_ids
+    to_split = new.difference(whole)
+    new.difference_update(to_split)
+    # zip(x) makes 1-tuples.
+    cache.update(zip(new, zip(map(whole.__getitem__, new) if as_ids else new)))
+    wordpiece, vocab = self.wordpiece_tokenizer._tokenize_word, self.vocab  # pylint: disable=protected-access
+    for token in to_split:
+      pieces = wordpiece(token)
+      cache[token] = tuple(map(vocab.__getitem__, pieces)) if as_ids else tuple(pieces)
 
   def convert_tokens_to_ids(self, tokens):
     return convert_by_vocab(self.vocab, tokens)
