@@ -351,18 +351,19 @@ def _np():
 
 
 class VarintTable(object):
-  """Packed varints of many values at once, by table lookup (values < `size`)."""
+  """Packed varints of many values at once, by table lookup (values < `size` < 2^28)."""
 
   def __init__(self, size):
     np = _np()
     v = np.arange(size, dtype=np.uint32)
     self.nbytes = (1 + (v >= 1 << 7).astype(np.int8) + (v >= 1 << 14)
                    + (v >= 1 << 21)).astype(np.int8)                    # [size]
-    shifts = np.array([0, 7, 14, 21], np.uint32)
-    b = ((v[:, None] >> shifts) & 0x7F).astype(np.uint8)                 # [size, 4]
-    b |= ((np.arange(4) < self.nbytes[:, None] - 1) * 0x80).astype(np.uint8)  # continuation bits
-    self.width = int(self.nbytes.max())
-    self.bytes = np.ascontiguousarray(b[:, :self.width])                 # [size, width]
+    # Each value's varint bytes, little-endian in one uint32 (one gather per value, not 4).
+    self.packed = np.zeros(size, "<u4")
+    for i in range(4):
+      byte = (v >> (7 * i)) & 0x7F
+      byte |= (i < self.nbytes - 1).astype(np.uint32) << 7               # continuation bit
+      self.packed |= byte << (8 * i)
 
   def rows(self, values):
     """values [N, W] -> (bytes uint8 [sum], bytes per row [N]): each row's values packed."""
@@ -370,8 +371,8 @@ class VarintTable(object):
     if values.size and int(values.max()) >= len(self.nbytes):
       raise ValueError(f"value {int(values.max())} >= varint table size {len(self.nbytes)}")
     nb = self.nbytes[values]                                              # [N, W]
-    b = self.bytes[values]                                                # [N, W, width]
-    return b[np.arange(self.width) < nb[..., None]], nb.sum(axis=1, dtype=np.int64)
+    b = self.packed[values].view(np.uint8).reshape(values.shape + (4,))  # [N, W, 4]
+    return b[np.arange(4) < nb[..., None]], nb.sum(axis=1, dtype=np.int64)
 
 
 def masked_crc32c(data):
