@@ -469,28 +469,30 @@ class ChunkInstanceMaker(object):
         target = max_num_tokens
         if random() < self.short_seq_prob:
           target = 2 + int(random() * (max_num_tokens - 1))  # randint(2, max_num_tokens)
-        start = i = 0
-        while i < n:
-          if i == n - 1 or s0[first + i + 1] - s0[first + start] >= target:
-            n_chunk = i - start + 1
-            a_end = start + (1 + int(random() * (n_chunk - 1)) if n_chunk >= 2 else 1)
-            a_lo, a_hi = s0[first + start], s0[first + a_end]
-            if n_chunk == 1 or random() < 0.5:
-              for _ in range(10):  # up to 10 tries for another document, as GR
-                rd = int(random() * n_docs)
-                if rd != d:
-                  break
-              rf, rn = doc_first[rd], doc_count[rd]
-              j = rf + int(random() * rn)
-              b_lo = s0[j]
-              # Sentences from j until target_b_length is reached or the document ends.
-              end = bisect.bisect_left(s0, b_lo + target - (a_hi - a_lo), j + 1, rf + rn)
-              append((a_lo, a_hi, b_lo, s0[end], 1))
-              i = a_end - 1  # the unused segments go back
-            else:
-              append((a_lo, a_hi, a_hi, s0[first + i + 1], 0))
-            start = i + 1
-          i += 1
+        start = 0
+        while start < n:
+          # GR adds sentences until the chunk reaches `target` tokens or the document ends:
+          # i = the first sentence at which that happens.
+          i = bisect.bisect_left(s0, s0[first + start] + target, first + start + 1,
+                                 first + n) - first - 1
+          n_chunk = i - start + 1
+          a_end = start + (1 + int(random() * (n_chunk - 1)) if n_chunk >= 2 else 1)
+          a_lo, a_hi = s0[first + start], s0[first + a_end]
+          if n_chunk == 1 or random() < 0.5:
+            for _ in range(10):  # up to 10 tries for another document, as GR
+              rd = int(random() * n_docs)
+              if rd != d:
+                break
+            rf, rn = doc_first[rd], doc_count[rd]
+            j = rf + int(random() * rn)
+            b_lo = s0[j]
+            # Sentences from j until target_b_length is reached or the document ends.
+            end = bisect.bisect_left(s0, b_lo + target - (a_hi - a_lo), j + 1, rf + rn)
+            append((a_lo, a_hi, b_lo, s0[end], 1))
+            i = a_end - 1  # the unused segments go back
+          else:
+            append((a_lo, a_hi, a_hi, s0[first + i + 1], 0))
+          start = i + 1
     return np.array(out, np.int64).reshape(-1, 5)
 
   # -- per-token work, vectorised ----------------------------------------------------------------
