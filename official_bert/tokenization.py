@@ -8,10 +8,12 @@ and map whitespace to " " -> pad CJK ideographs with spaces -> split on whitespa
 `str.lower()` then NFD and drop Mn (only with do_lower_case) -> split off punctuation -> greedy
 longest-match WordPiece (words over 200 characters become [UNK]).
 
-Every step but the first whitespace split works inside one whitespace-delimited word, so the result
-for a text is the concatenation of the results for its `str.split()` words, once the few characters
-that `str.split()` treats as separators but GR deletes (\\v \\f \\x1c-\\x1f \\x85) are removed first.
-The fast path (`tokenize`, `tokenize_batch`, `convert_batch_to_ids`) caches the result per raw word.
+The fast path (`tokenize`, `tokenize_batch`, `convert_batch_to_ids`) runs the same steps on the
+"\\n"-joined text of a whole batch with C-speed string operations (see
+`FullTokenizer._joined_basic_tokens` for why that is exact; only runs of non-ASCII characters go
+through per-character tables), then maps each basic token through a cache that starts with the vocab
+and runs the WordPiece search once per new out-of-vocab token. `tokenize_uncached` is the plain
+per-character pipeline, the reference the fast path is tested against (besides GR's own code).
 The in-graph path is `official_bert.layers.preprocessing`.
 """
 
@@ -32,6 +34,8 @@ _UNUSED_TOKEN_RE = re.compile(r"^\[unused\d+\]$")
 _ASCII_DELETED = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 # GR's punctuation within ASCII: every printable non-alphanumeric character.
 _ASCII_PUNCTUATION = [c for c in map(chr, range(0x21, 0x7F)) if not c.isalnum()]
+# byte -> b" " for ASCII punctuation, else NUL (see _pad_ascii_punctuation).
+_PUNCTUATION_SIDES = bytes(0x20 if chr(b) in _ASCII_PUNCTUATION else 0 for b in range(256))
 # Runs of characters that need a per-character table: non-ASCII or ASCII controls; non-ASCII.
 _SPECIAL_RUN_RE = re.compile("[^\t\n\r\x20-\x7e]+")
 _NON_ASCII_RUN_RE = re.compile("[^\x00-\x7f]+")
@@ -263,12 +267,11 @@ class WordpieceTokenizer(object):
     self.vocab = vocab
     self.unk_token = unk_token
     self.max_input_chars_per_word = max_input_chars_per_word
-    # For every prefix of a vocab entry: the length of the longest entry it starts with (0 if
-    # none). A forward scan while the candidate stays such a prefix finds the longest match
-    # (GR's shrinking search gives the same); continuations are keyed without their "##".
-    self._longest_initial = _longest_entry_table(vocab)
-    self._longest_continuation = _longest_entry_table(
-        t[2:] for t in vocab if t.startswith("##") and len(t) > 2)
+    # GR's search tries the longest candidate first; candidates longer than the longest entry
+    # are skipped, and "##" entries are looked up without their "##" (no string concatenation).
+    self._continuations = {t[2:] for t in vocab if t.startswith("##") and len(t) > 2}
+    self._max_len = max(map(len, vocab), default=0)
+    self._max_continuation_len = max(map(len, self._continuations), default=0)
 
   def tokenize(self, text):
     """'unaffable' -> ['un', '##aff', '##able'] (text: basic tokens separated by whitespace)."""
@@ -281,39 +284,57 @@ class WordpieceTokenizer(object):
     n = len(word)
     if n > self.max_input_chars_per_word:
       return [self.unk_token]
-    if word in self.vocab:
-      return [word]
-    pieces = []
-    start, longest = 0, self._longest_initial
+    pieces, start = [], 0
+    entries, max_len = self.vocab, self._max_len
     while start < n:
-      match, end = 0, start + 1
-      while end <= n:
-        length = longest.get(word[start:end])
-        if length is None:
-          break
-        match = length
-        end += 1
-      if not match:
+      end = min(n, start + max_len)
+      while end > start and word[start:end] not in entries:  # shrink until an entry matches
+        end -= 1
+      if end == start:
         return [self.unk_token]
-      piece = word[start:start + match]
-      pieces.append("##" + piece if start else piece)
-      start += match
-      longest = self._longest_continuation
+      pieces.append("##" + word[start:end] if start else word[start:end])
+      start = end
+      entries, max_len = self._continuations, self._max_continuation_len
     return pieces
 
 
-def _longest_entry_table(entries):
-  """{prefix of an entry: length of the longest entry that is a prefix of it, or 0}."""
-  entries = set(entries)
-  table = {}
-  for entry in entries:
-    longest = 0
-    for i in range(1, len(entry) + 1):
-      prefix = entry[:i]
-      if prefix in entries:
-        longest = i
-      table[prefix] = longest
-  return table
+def _pad_ascii_punctuation(data):
+  """ASCII bytes -> the same with each punctuation byte p replaced by b" p ", at C speed.
+
+  Every byte becomes three: (space or NUL, itself, space or NUL), a space beside punctuation;
+  then the NULs are deleted (the text holds no NUL of its own: GR's cleaning removed it).
+  """
+  sides = data.translate(_PUNCTUATION_SIDES)
+  out = bytearray(3 * len(data))
+  out[0::3] = sides
+  out[1::3] = data
+  out[2::3] = sides
+  return out.translate(None, b"\0")
+
+
+class _PieceCache(dict):
+  """basic token -> tuple of `value_fn(wordpiece)`, computed on first sight.
+
+  Starts with the vocab's own entries (a token in the vocab is its single wordpiece), so only
+  out-of-vocab tokens reach the WordPiece search. Cleared (and re-seeded) when full.
+  """
+
+  def __init__(self, vocab, wordpiece_tokenizer, value_fn, max_size):
+    super().__init__()
+    max_chars = wordpiece_tokenizer.max_input_chars_per_word
+    self._seed = {t: (value_fn(t),) for t in vocab if len(t) <= max_chars}
+    self._tokenize_word = wordpiece_tokenizer._tokenize_word  # pylint: disable=protected-access
+    self._value_fn = value_fn
+    self._max_size = max(max_size, 2 * len(self._seed))
+    self.update(self._seed)
+
+  def __missing__(self, token):
+    value = tuple(map(self._value_fn, self._tokenize_word(token)))
+    if len(self) >= self._max_size:  # bounded memory on unbounded vocabularies of raw text
+      self.clear()
+      self.update(self._seed)
+    self[token] = value
+    return value
 
 
 class FullTokenizer(object):
@@ -337,14 +358,10 @@ class FullTokenizer(object):
         do_lower_case=do_lower_case, vocab=self.vocab,
         preserve_unused_tokens=preserve_unused_tokens)
     self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
-    # Basic tokens that are their own single wordpiece (a plain dict: set.difference() against
-    # it runs in C). Vocab entries too long for WordPiece are left out, so they become [UNK].
-    max_chars = self.wordpiece_tokenizer.max_input_chars_per_word
-    self._whole_word_ids = {t: i for t, i in self.vocab.items() if len(t) <= max_chars}
-    # basic token -> tuple of its wordpieces / their ids; filled per batch, cleared when full.
-    self._piece_cache = {}
-    self._id_cache = {}
-    self._cache_size = cache_size
+    # basic token -> tuple of its wordpieces / of their ids, for the fast path.
+    self._piece_cache = _PieceCache(self.vocab, self.wordpiece_tokenizer, str, cache_size)
+    self._id_cache = _PieceCache(self.vocab, self.wordpiece_tokenizer, self.vocab.__getitem__,
+                                 cache_size)
     logging.info("Loaded %d wordpieces from %s (do_lower_case=%s)", len(self.vocab), vocab_file,
                  do_lower_case)
 
@@ -381,9 +398,7 @@ class FullTokenizer(object):
   def _batch(self, texts, as_ids):
     texts = [t if isinstance(t, str) else convert_to_unicode(t) for t in texts]
     token_lists = self._basic_token_lists(texts)
-    cache = self._id_cache if as_ids else self._piece_cache
-    self._fill_cache(cache, token_lists, as_ids)
-    pieces = cache.__getitem__
+    pieces = (self._id_cache if as_ids else self._piece_cache).__getitem__
     chain = itertools.chain.from_iterable
     out = []
     for text, tokens in zip(texts, token_lists):
@@ -410,7 +425,7 @@ class FullTokenizer(object):
     return out
 
   def _joined_basic_tokens(self, texts, is_ascii):
-    """GR's basic tokenization of many texts at once, on their "\n"-joined text.
+    """GR's basic tokenization of many texts at once, on their "\\n"-joined text.
 
     Each of GR's steps after the whitespace split acts within one word and keeps whitespace, so
     all can run on the whole text: lower() too, since its one context-dependent rule (Greek final
@@ -423,32 +438,19 @@ class FullTokenizer(object):
       joined = "\n".join([t.replace("\n", " ") for t in texts])
     if is_ascii:
       data = joined.encode("ascii").translate(None, _ASCII_DELETED)
-      joined = (data.lower() if self.do_lower_case else data).decode("ascii")
-    elif self.do_lower_case:
-      joined = _SPECIAL_RUN_RE.sub(lambda m: m.group().translate(_CLEAN_TABLE), joined)
-      joined = unicodedata.normalize("NFD", joined.lower())
-      joined = _NON_ASCII_RUN_RE.sub(lambda m: m.group().translate(_STRIP_MN_TABLE), joined)
+      if self.do_lower_case:
+        data = data.lower()
+      joined = _pad_ascii_punctuation(data).decode("ascii")
     else:
-      joined = _SPECIAL_RUN_RE.sub(lambda m: m.group().translate(_CASED_TABLE), joined)
-    for char in _ASCII_PUNCTUATION:
-      joined = joined.replace(char, f" {char} ")
+      if self.do_lower_case:
+        joined = _SPECIAL_RUN_RE.sub(lambda m: m.group().translate(_CLEAN_TABLE), joined)
+        joined = unicodedata.normalize("NFD", joined.lower())
+        joined = _NON_ASCII_RUN_RE.sub(lambda m: m.group().translate(_STRIP_MN_TABLE), joined)
+      else:
+        joined = _SPECIAL_RUN_RE.sub(lambda m: m.group().translate(_CASED_TABLE), joined)
+      for char in _ASCII_PUNCTUATION:
+        joined = joined.replace(char, f" {char} ")
     return list(map(str.split, joined.split("\n")))
-
-  def _fill_cache(self, cache, token_lists, as_ids):
-    """Adds every new basic token to `cache`; in-vocab ones without a WordPiece search."""
-    new = set(itertools.chain.from_iterable(filter(None, token_lists)))
-    if len(cache) + len(new) > self._cache_size:  # bounded memory on unbounded vocabularies
-      cache.clear()
-    new = new.difference(cache)  # C speed: iterates `new`, looks up in the plain dict
-    whole = self._whole_word_ids
-    to_split = new.difference(whole)
-    new.difference_update(to_split)
-    # zip(x) makes 1-tuples.
-    cache.update(zip(new, zip(map(whole.__getitem__, new) if as_ids else new)))
-    wordpiece, vocab = self.wordpiece_tokenizer._tokenize_word, self.vocab  # pylint: disable=protected-access
-    for token in to_split:
-      pieces = wordpiece(token)
-      cache[token] = tuple(map(vocab.__getitem__, pieces)) if as_ids else tuple(pieces)
 
   def convert_tokens_to_ids(self, tokens):
     return convert_by_vocab(self.vocab, tokens)

@@ -220,6 +220,27 @@ def test_preserve_unused_tokens(gr, uncased_vocab):
   assert [ours_off.tokenize(l) for l in lines] == off
 
 
+def test_batch_path_whole_text_steps_exact(gr, vocab_case):
+  """The batch path lower-cases, normalizes and cleans a whole batch at once; GR does it per word.
+
+  That is exact only if every word boundary blocks str.lower()'s Greek final-sigma context and
+  NFD's reordering: each character str.split() splits on, CJK, and the characters GR deletes
+  (some of them case-ignorable) between cased letters, sigmas and marks, in one batch.
+  """
+  gr_tok, ours, _ = _tokenizers(gr, *vocab_case)
+  separators = [chr(c) for c in range(0x3000 + 1) if chr(c).isspace()] + [
+      "\u2028", "\u2029", "\u4e2d", "\u00ad", "\u200d", "\u034f", "\x00", "\x07", "\ufffd",
+      ".", "'", "\u2019", ":", "\u0301", "\u0345", "\u1fef", "\U000e0001"]
+  lines = []
+  for sep in separators:
+    lines += [f"\u0391\u03a3{sep}\u0391", f"\u0391{sep}\u03a3\u0391 \u039f\u0394\u039f\u03a3{sep}",
+              f"x\u03a3{sep}\u0301\u0327 \u0130{sep}\u03a3", f"\u03a3{sep}\u03a3{sep}\u03a3",
+              f"a{sep}\u0345\u03a3\u0345{sep}b"]
+  expected = [gr_tok.convert_tokens_to_ids(gr_tok.tokenize(l)) for l in lines]
+  assert ours.convert_batch_to_ids(lines) == expected
+  assert [ours.tokenize_to_ids(l) for l in lines] == expected
+
+
 def test_spacing_mark_reordering_batch_path_exact(gr, uncased_vocab):
   """NFD reorders spacing marks (Mc, ccc > 0); the Python and batch paths follow it exactly.
 
