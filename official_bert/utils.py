@@ -46,6 +46,15 @@ def atomic_path(path):
   tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
+def open_for_write(path, mode="wb"):
+  """open() for local paths (large writes are several times faster than through tf.io.gfile),
+  tf.io.gfile.GFile for the rest (gs://, hdfs://, ...)."""
+  if "://" not in path:
+    return open(path, mode)  # pylint: disable=consider-using-with,unspecified-encoding
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.io.gfile.GFile(path, mode)
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="w"):
   """Like open(), via tf.io.gfile, but the file appears under `path` only when complete."""
