@@ -1,4 +1,4 @@
-"""Helpers shared by the layers: GR's initializer and LayerNorm."""
+"""Helpers shared by the layers: GR's initializer, LayerNorm and dropout."""
 
 import keras
 import tensorflow as tf
