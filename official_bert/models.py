@@ -84,13 +84,16 @@ def masked_lm_cross_entropy(masked_lm_logits, masked_lm_ids):
   return tf.reshape(nll, tf.shape(labels)), tf.stop_gradient(tf.reshape(correct, tf.shape(labels)))
 
 
+def weighted_mean(values, weights):
+  """GR's masked-LM reduction: sum(weights * values) / (sum(weights) + 1e-5)."""
+  weights = tf.cast(weights, tf.float32)
+  return tf.reduce_sum(weights * values) / (tf.reduce_sum(weights) + 1e-5)
+
+
 def masked_lm_loss_and_accuracy(masked_lm_logits, masked_lm_ids, masked_lm_weights):
   """GR's MLM loss (cross entropy weighted by masked_lm_weights / their sum) and accuracy."""
   nll, correct = masked_lm_cross_entropy(masked_lm_logits, masked_lm_ids)  # [B, P]
-  weights = tf.cast(masked_lm_weights, tf.float32)                       # [B, P]
-  denominator = tf.reduce_sum(weights) + 1e-5
-  return (tf.reduce_sum(weights * nll) / denominator,
-          tf.reduce_sum(weights * correct) / denominator)
+  return (weighted_mean(nll, masked_lm_weights), weighted_mean(correct, masked_lm_weights))
 
 
 def masked_lm_loss(masked_lm_logits, masked_lm_ids, masked_lm_weights):

@@ -415,8 +415,9 @@ class FullTokenizer(object):
     # With preserve_unused_tokens an [unusedN] must be seen before lower-casing: such texts
     # (all hold a "[") take the slow path.
     todo = [i for i, t in enumerate(texts) if not (self.preserve_unused_tokens and "[" in t)]
-    ascii_idx = [i for i in todo if texts[i].isascii()]
-    other_idx = [i for i in todo if not texts[i].isascii()] if len(ascii_idx) < len(todo) else []
+    ascii_idx, other_idx = [], []
+    for i in todo:
+      (ascii_idx if texts[i].isascii() else other_idx).append(i)
     for idx, is_ascii in ((ascii_idx, True), (other_idx, False)):
       if idx:
         token_lists = self._joined_basic_tokens([texts[i] for i in idx], is_ascii)

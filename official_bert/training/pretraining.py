@@ -12,7 +12,7 @@ def pretraining_eval_metrics(features, outputs):
   masked_lm_* are weighted by masked_lm_weights over all predictions, next_sentence_* are means
   over examples, and `loss` is the mean of per-batch total losses (the Estimator's eval loss).
   """
-  loss, _ = models.pretraining_loss(features, outputs)
+  # The [B, P, V] cross entropy once; the batch's total loss (models.pretraining_loss) from it.
   mlm_loss, mlm_correct = models.masked_lm_cross_entropy(
       outputs["masked_lm_logits"], features["masked_lm_ids"])                       # [B,P]
   weights = tf.cast(features["masked_lm_weights"], tf.float32)                       # [B,P]
@@ -23,6 +23,7 @@ def pretraining_eval_metrics(features, outputs):
                         tf.float32)
   num_weights = tf.reduce_sum(weights)
   batch = tf.cast(tf.size(nsp_labels), tf.float32)
+  loss = models.weighted_mean(mlm_loss, weights) + tf.reduce_mean(nsp_loss)
   return {
       "masked_lm_accuracy": (tf.reduce_sum(mlm_correct * weights), num_weights),
       "masked_lm_loss": (tf.reduce_sum(mlm_loss * weights), num_weights),
