@@ -14,6 +14,7 @@ scale: documents stream through in chunks of ~`chunk_chars` characters; each chu
 
 import collections
 import contextlib
+import gc
 import hashlib
 import itertools
 import multiprocessing
@@ -236,7 +237,13 @@ def run_scale(input_files, output_files, options, num_workers=None, chunk_chars=
   chunks = enumerate(iter_chunks(input_files, chunk_chars))
   _log_outputs(output_files)
   logged = 0
-  with FramedShardWriter(output_files) as writer:
+  # The heap so far (TensorFlow's modules, the vocab, the tokenizer cache) is long-lived: frozen,
+  # the collector stops re-scanning it for every chunk's short-lived records, and forked
+  # workers stop touching (so copying) its pages. ~15 % of the CPU time on 2 cores.
+  gc.freeze()
+  with contextlib.ExitStack() as stack:
+    stack.callback(gc.unfreeze)
+    writer = stack.enter_context(FramedShardWriter(output_files))
 
     def write(records):
       nonlocal logged
@@ -259,6 +266,7 @@ def run_scale(input_files, output_files, options, num_workers=None, chunk_chars=
       ctx = multiprocessing.get_context("fork")
       pending = collections.deque()
       _WORKER.update(tokenizer=tokenizer, maker=maker, options=options)
+      gc.freeze()  # again: the first chunk's cache entries
       with ctx.Pool(num_workers) as pool:
         for item in chunks:
           chunk_index = item[0]

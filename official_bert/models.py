@@ -130,13 +130,21 @@ class BertClassifier(keras.Model):
   """GR's run_classifier model: dropout(pooled_output) @ output_weights^T + output_bias.
 
   Outputs logits [B, num_labels] (num_labels=1 for regression, e.g. STS-B).
+  pooling="cls" is GR's (the pooler's tanh dense on [CLS]); "mean" averages the final hidden
+  states over real tokens instead, the pooling sentence-transformers checkpoints (such as
+  all-MiniLM-L6-v2) were trained with. Both have the same variables.
   """
 
-  def __init__(self, config: configs.BertConfig, num_labels, dropout_prob=0.1,
+  POOLINGS = ("cls", "mean")
+
+  def __init__(self, config: configs.BertConfig, num_labels, dropout_prob=0.1, pooling="cls",
                name="bert_classifier", **kwargs):
     super().__init__(name=name, **kwargs)
+    if pooling not in self.POOLINGS:
+      raise ValueError(f"pooling={pooling!r}: expected one of {self.POOLINGS}")
     self.config = config
     self.num_labels = num_labels
+    self.pooling = pooling
     self.bert = BertModel(config)
     self.dropout = Dropout(dropout_prob)
 
@@ -147,9 +155,21 @@ class BertClassifier(keras.Model):
     self.built = True
 
   def call(self, features, training=False):
-    pooled = self.bert(features, training=training)["pooled_output"]   # [B, H]
+    outputs = self.bert(features, training=training)
+    if self.pooling == "cls":
+      pooled = outputs["pooled_output"]                                 # [B, H]
+    else:
+      pooled = masked_mean(outputs["sequence_output"], features.get("input_mask"))
     return project(self.dropout(pooled, training=training),
                    self.output_weights, self.output_bias)               # [B, L]
+
+
+def masked_mean(sequence, input_mask=None):
+  """sequence [B, S, H], input_mask [B, S] (1 = real token) -> mean over real tokens [B, H]."""
+  if input_mask is None:
+    return tf.reduce_mean(sequence, axis=1)
+  mask = tf.cast(input_mask, sequence.dtype)[:, :, None]                # [B, S, 1]
+  return tf.reduce_sum(sequence * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
 
 class BertTokenClassifier(BertClassifier):

@@ -45,6 +45,10 @@ flags.DEFINE_integer("max_train_examples", None, "Train on the first N training 
 flags.DEFINE_integer("shuffle_buffer_size", 100, "Training shuffle buffer, in examples (GR: "
                      "100). Use at least the train set size for a full shuffle.")
 flags.DEFINE_string("xnli_language", "zh", "Language of XNLI (GR: zh).")
+flags.DEFINE_enum("classifier_pooling", "cls", models.BertClassifier.POOLINGS,
+                  "cls: GR's pooled [CLS] output. mean: the mean of the final hidden states over "
+                  "real tokens (how sentence-transformers checkpoints such as all-MiniLM-L6-v2 "
+                  "were trained). export_savedmodel needs the same value.")
 FLAGS = flags.FLAGS
 
 
@@ -109,7 +113,8 @@ def main(_):
     correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), features["label_ids"])
     return loss, {"accuracy": tf.reduce_mean(tf.cast(correct, tf.float32))}
 
-  task = loop.Task(build_model=lambda: models.BertClassifier(bert_config, num_labels),
+  task = loop.Task(build_model=lambda: models.BertClassifier(
+                       bert_config, num_labels, pooling=FLAGS.classifier_pooling),
                    loss_fn=loss_fn, name=processor.task_name)
   model = None
   if FLAGS.do_train:

@@ -151,6 +151,28 @@ def test_padding_does_not_change_real_tokens():
   np.testing.assert_allclose(short, long[:, :4], atol=1e-5)
 
 
+def test_classifier_mean_pooling_by_hand():
+  """pooling="mean": logits = (mean of real tokens' final states) @ W^T + b; padding ignored."""
+  config = configs.BertConfig(**TINY)
+  clf = models.BertClassifier(config, 3, pooling="mean")
+  clf.build()
+  ids = np.array([[5, 6, 7, 0, 0], [9, 10, 11, 12, 13]], np.int32)
+  mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], np.int32)
+  features = {"input_ids": ids, "input_mask": mask}
+  seq = clf.bert(features)["sequence_output"].numpy()
+  pooled = np.stack([seq[0, :3].mean(0), seq[1].mean(0)])
+  want = pooled @ clf.output_weights.numpy().T + clf.output_bias.numpy()
+  np.testing.assert_allclose(clf(features).numpy(), want, atol=1e-5)
+  other_padding = {"input_ids": np.where(mask > 0, ids, 42), "input_mask": mask}
+  np.testing.assert_allclose(clf(other_padding).numpy(), want, atol=1e-5)
+  # The same variables as GR's head, so either pooling restores the other's checkpoint.
+  cls = models.BertClassifier(config, 3)
+  cls.build()
+  assert [v.path for v in cls.weights] == [v.path for v in clf.weights]
+  with pytest.raises(ValueError, match="pooling"):
+    models.BertClassifier(config, 3, pooling="max")
+
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision(policy):
   import keras  # pylint: disable=import-outside-toplevel

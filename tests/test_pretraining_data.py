@@ -289,6 +289,28 @@ def test_scale_mode_statistics_match_compat(data_dir, uncased_vocab, tmp_path):
     assert inspect_tfrecords.inspect(path, S, P) > 0
 
 
+def test_varint_rows_match_protobuf_varints():
+  # Every byte-length class (1-4 bytes), rows of mixed lengths, and the one-byte fast path.
+  def varint(v):
+    out = bytearray()
+    while v >= 0x80:
+      out.append((v & 0x7F) | 0x80)
+      v >>= 7
+    out.append(v)
+    return bytes(out)
+  table = pretraining.VarintTable(1 << 22)
+  rng = np.random.default_rng(0)
+  edges = [0, 1, 127, 128, 16383, 16384, (1 << 21) - 1, 1 << 21, (1 << 22) - 1]
+  for values in (rng.choice(edges, (7, 9)), rng.integers(0, 1 << 22, (50, 13)),
+                 rng.integers(0, 128, (5, 4)), np.zeros((3, 2), np.int64)):
+    data, lens = table.rows(values)
+    rows = [b"".join(varint(v) for v in row) for row in values.tolist()]
+    assert data.tobytes() == b"".join(rows)
+    assert lens.tolist() == [len(r) for r in rows]
+  with pytest.raises(ValueError, match="table size"):
+    table.rows(np.array([[1 << 22]]))
+
+
 def test_truncated_lengths_match_gr_loop():
   # GR's truncate_seq_pair, written out: trim the longer list (b on a tie) one token at a time.
   rng = np.random.default_rng(0)

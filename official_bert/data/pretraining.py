@@ -368,11 +368,22 @@ class VarintTable(object):
   def rows(self, values):
     """values [N, W] -> (bytes uint8 [sum], bytes per row [N]): each row's values packed."""
     np = _np()
-    if values.size and int(values.max()) >= len(self.nbytes):
-      raise ValueError(f"value {int(values.max())} >= varint table size {len(self.nbytes)}")
-    nb = self.nbytes[values]                                              # [N, W]
-    b = self.packed[values].view(np.uint8).reshape(values.shape + (4,))  # [N, W, 4]
-    return b[np.arange(4) < nb[..., None]], nb.sum(axis=1, dtype=np.int64)
+    n, w = values.shape
+    top = int(values.max()) if values.size else 0
+    if top >= len(self.nbytes):
+      raise ValueError(f"value {top} >= varint table size {len(self.nbytes)}")
+    if top < 1 << 7:  # one byte each: the values themselves (e.g. positions < 128)
+      return values.astype(np.uint8).reshape(-1), np.full(n, w, np.int64)
+    nb = self.nbytes[values].reshape(-1)                                  # [N*W]
+    ends = np.cumsum(nb, dtype=np.int64)
+    starts = ends - nb
+    packed = self.packed[values].reshape(-1)                              # [N*W]
+    # Byte j of every value goes to starts + j, highest j first: a value shorter than j bytes
+    # writes past its end, into a later value's byte k < j, which the pass for k rewrites.
+    out = np.empty(int(ends[-1]) + 4, np.uint8)
+    for j in range(int(self.nbytes[top]) - 1, -1, -1):  # nbytes grows with the value
+      out[starts + j] = (packed >> (8 * j)).astype(np.uint8)
+    return out[:int(ends[-1])], nb.reshape(n, w).sum(axis=1, dtype=np.int64)
 
 
 def masked_crc32c(data):
