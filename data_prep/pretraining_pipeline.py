@@ -187,15 +187,28 @@ def _chunk_records(chunk_key, documents, maker, options, frame):
                              chunk_seed(options.random_seed, chunk_key), frame=frame)
 
 
+def pack_records(records, num_shards, num_head=0):
+  """One chunk's framed records -> (count, blobs, head) for FramedShardWriter.write.
+
+  blobs[k] joins records k, k + n, k + 2n, ... (n = num_shards): they share a shard whatever the
+  records written before. head: the first num_head records (for the log).
+  """
+  return len(records), [b"".join(records[k::num_shards]) for k in range(num_shards)], \
+      records[:num_head]
+
+
 _WORKER = {}
 
 
 def _framed_chunk_in_worker(args):
   """In a forked worker (tokenizer and maker built by the parent before the fork): one chunk
-  (raw documents, or token-id documents if `tokenized`) -> its framed records."""
+  (raw documents, or token-id documents if `tokenized`) -> its packed records (pack_records):
+  the parent then writes a few large strings per chunk instead of unpickling every record."""
   chunk_index, chunk, tokenized = args
   documents = chunk if tokenized else tokenize_chunk(chunk, _WORKER["tokenizer"])
-  return _chunk_records(chunk_index, documents, _WORKER["maker"], _WORKER["options"], frame=True)
+  records = _chunk_records(chunk_index, documents, _WORKER["maker"], _WORKER["options"],
+                           frame=True)
+  return pack_records(records, _WORKER["num_shards"], _WORKER["num_head"])
 
 
 class FramedShardWriter(object):
@@ -209,12 +222,14 @@ class FramedShardWriter(object):
         for path in output_files]
     self.count = 0
 
-  def write(self, records):
-    """records: framed records; record i goes to shard (count + i) % n, as ShardWriter."""
+  def write(self, packed):
+    """packed: pack_records(records, len(shards)). Record i of the chunk goes to shard
+    (count + i) % n, as ShardWriter."""
+    count, blobs, _ = packed
     n = len(self._files)
-    for shard in range(n):
-      self._files[shard].write(b"".join(records[(shard - self.count) % n::n]))
-    self.count += len(records)
+    for k, blob in enumerate(blobs):
+      self._files[(self.count + k) % n].write(blob)
+    self.count += count
 
   def __enter__(self):
     return self
@@ -245,16 +260,18 @@ def run_scale(input_files, output_files, options, num_workers=None, chunk_chars=
     stack.callback(gc.unfreeze)
     writer = stack.enter_context(FramedShardWriter(output_files))
 
-    def write(records):
+    def write(packed):
       nonlocal logged
-      writer.write(records)
-      for record in records[:max(num_logged - logged, 0)]:
+      writer.write(packed)
+      for record in packed[2][:max(num_logged - logged, 0)]:
         log_example(record[12:-4], tokenizer)  # framing stripped
         logged += 1
 
+    num_shards = len(output_files)
     if num_workers == 1:
       for chunk_index, chunk in chunks:
-        write(process_chunk(chunk_index, chunk, tokenizer, maker, options, frame=True))
+        write(pack_records(process_chunk(chunk_index, chunk, tokenizer, maker, options, frame=True),
+                           num_shards, num_logged))
     else:
       # The first chunk is tokenized before the fork, so every worker starts with its words in
       # the tokenizer cache instead of meeting each of them again (first sightings cost ~4x).
@@ -265,7 +282,8 @@ def run_scale(input_files, output_files, options, num_workers=None, chunk_chars=
                                  ((i, chunk, False) for i, chunk in chunks))
       ctx = multiprocessing.get_context("fork")
       pending = collections.deque()
-      _WORKER.update(tokenizer=tokenizer, maker=maker, options=options)
+      _WORKER.update(tokenizer=tokenizer, maker=maker, options=options,
+                     num_shards=num_shards, num_head=num_logged)
       gc.freeze()  # again: the first chunk's cache entries
       with ctx.Pool(num_workers) as pool:
         for item in chunks:
