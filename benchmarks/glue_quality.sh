@@ -25,8 +25,10 @@ OUT=$WORK/$TASK
 # SST-2 <= 66, MRPC <= 103. The whole train set is shuffled (GR's buffer of 100 would keep
 # CoLA's train file, which is sorted by source, nearly in order).
 case $TASK in
-  MRPC)  SETTINGS=(--max_seq_length=128 --train_batch_size=32 --learning_rate=5e-5
-                   --num_train_epochs=5 --shuffle_buffer_size=4000)
+  MRPC)  # Mean pooling (--classifier_pooling=mean): all-MiniLM-L6-v2 was trained with it, on
+         # paraphrase pairs among others. With GR's [CLS] pooler: F1 85.06-85.33.
+         SETTINGS=(--max_seq_length=128 --train_batch_size=32 --learning_rate=3e-5
+                   --num_train_epochs=4 --shuffle_buffer_size=4000 --classifier_pooling=mean)
          GOAL="dev F1 >= 86"; REF="HF: F1 86.05, acc 79.41, 524 s (3 epochs, lr 5e-5, seq 128)" ;;
   CoLA)  # lr 1e-4 over-fitted (MCC 18); GR's optimizer has no bias correction, so 2e-5 is about
          # HF's 5e-5 over a run this short.
