@@ -216,7 +216,7 @@ def _framed_chunk_in_worker(args):
   count, blobs, head = pack_records(records, _WORKER["num_shards"], _WORKER["num_head"])
   path = os.path.join(_WORKER["spill_dir"], f"chunk-{chunk_index}")
   with open(path, "wb") as f:
-    f.write(b"".join(blobs))
+    f.writelines(blobs)
   return count, path, [len(b) for b in blobs], head
 
 

@@ -40,8 +40,9 @@ flags.DEFINE_integer("max_seq_length", 128, "As in run_classifier.")
 flags.DEFINE_string("init_checkpoint", None, "run_classifier's output_dir (its newest "
                     "checkpoint) or a model.ckpt-<step> prefix.")
 flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
-flags.DEFINE_enum("classifier_pooling", "cls", models.BertClassifier.POOLINGS,
-                  "As in run_classifier (the model's pooling is not in its checkpoint).")
+flags.DEFINE_enum("classifier_pooling", None, models.BertClassifier.POOLINGS,
+                  "As in run_classifier; by default the value run_classifier recorded beside "
+                  "the checkpoint (else cls).")
 FLAGS = flags.FLAGS
 
 class ClassifierServer(tf.Module):
@@ -91,9 +92,10 @@ def main(_):
   processor = classifier.get_processor(FLAGS.task_name)
   num_labels = 1 if processor.is_regression else len(processor.get_labels())
   config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
-  model = models.BertClassifier(config, num_labels, pooling=FLAGS.classifier_pooling)
-  model.build()
   path = tf.train.latest_checkpoint(FLAGS.init_checkpoint) or FLAGS.init_checkpoint
+  pooling = classifier.resolve_pooling(os.path.dirname(path), FLAGS.classifier_pooling)
+  model = models.BertClassifier(config, num_labels, pooling=pooling)
+  model.build()
   # The whole classifier (encoder and head) must come from the checkpoint.
   loop.build_checkpoint(model).read(path).expect_partial().assert_existing_objects_matched()
   logging.info("Restored %s", path)

@@ -45,10 +45,11 @@ flags.DEFINE_integer("max_train_examples", None, "Train on the first N training 
 flags.DEFINE_integer("shuffle_buffer_size", 100, "Training shuffle buffer, in examples (GR: "
                      "100). Use at least the train set size for a full shuffle.")
 flags.DEFINE_string("xnli_language", "zh", "Language of XNLI (GR: zh).")
-flags.DEFINE_enum("classifier_pooling", "cls", models.BertClassifier.POOLINGS,
-                  "cls: GR's pooled [CLS] output. mean: the mean of the final hidden states over "
-                  "real tokens (how sentence-transformers checkpoints such as all-MiniLM-L6-v2 "
-                  "were trained). export_savedmodel needs the same value.")
+flags.DEFINE_enum("classifier_pooling", None, models.BertClassifier.POOLINGS,
+                  "cls: GR's pooled [CLS] output (default). mean: the mean of the final hidden "
+                  "states over real tokens (how sentence-transformers checkpoints such as "
+                  "all-MiniLM-L6-v2 were trained). Recorded in output_dir by training; eval, "
+                  "predict and export_savedmodel read it from there.")
 FLAGS = flags.FLAGS
 
 
@@ -113,8 +114,9 @@ def main(_):
     correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), features["label_ids"])
     return loss, {"accuracy": tf.reduce_mean(tf.cast(correct, tf.float32))}
 
-  task = loop.Task(build_model=lambda: models.BertClassifier(
-                       bert_config, num_labels, pooling=FLAGS.classifier_pooling),
+  pooling = classifier.resolve_pooling(FLAGS.output_dir, FLAGS.classifier_pooling)
+  task = loop.Task(build_model=lambda: models.BertClassifier(bert_config, num_labels,
+                                                             pooling=pooling),
                    loss_fn=loss_fn, name=processor.task_name)
   model = None
   if FLAGS.do_train:
@@ -127,6 +129,7 @@ def main(_):
     logging.info("***** Running training *****\n  Num examples = %d\n  Batch size = %d\n"
                  "  Num steps = %d", len(train_examples), FLAGS.train_batch_size, num_train_steps)
     settings = common_flags.run_settings(FLAGS, num_train_steps)
+    classifier.record_pooling(FLAGS.output_dir, pooling)
     model = loop.train(
         task, strategy,
         _dataset_fn(train_file, FLAGS.train_batch_size, True, processor.is_regression),

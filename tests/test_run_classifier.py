@@ -166,3 +166,30 @@ def test_stsb_regression_and_mnli_eval_only_from_tf1_checkpoint(setup):
   assert np.loadtxt(out / "test_results_mismatched.tsv", ndmin=2).shape == (2, 3)
   assert (out / "MNLI-m.tsv").read_text().splitlines()[1].startswith("0\t")
   assert len((out / "MNLI-mm.tsv").read_text().splitlines()) == 3
+
+
+def test_mean_pooling_is_recorded_and_a_contradicting_flag_stops(setup):
+  d, config, vocab = setup
+  _run(_flags(setup, "RTE", "RTE", "mean", "--do_train", "--do_predict", "--train_batch_size=2",
+              "--num_train_epochs=1", "--classifier_pooling=mean"))
+  out = d / "mean"
+  assert (out / classifier.POOLING_FILE).read_text().strip() == "mean"
+  assert classifier.resolve_pooling(str(out), None) == "mean"
+  assert classifier.resolve_pooling(str(d), None) == "cls"  # nothing recorded: GR's default
+  res = _run(_flags(setup, "RTE", "RTE", "mean", "--do_predict", "--classifier_pooling=cls"),
+             check=False)
+  assert res.returncode != 0 and "--classifier_pooling=mean" in res.stderr
+  # Without the flag, eval-only and export read the record: the same predictions as training's.
+  want = np.loadtxt(out / "test_results.tsv")
+  _run(_flags(setup, "RTE", "RTE", "mean", "--do_predict"))
+  np.testing.assert_allclose(np.loadtxt(out / "test_results.tsv"), want, atol=1e-6)
+  _run([EXPORT, "--task_name=rte", f"--bert_config_file={config}", f"--vocab_file={vocab}",
+        f"--init_checkpoint={out}", "--max_seq_length=32", f"--export_dir={d / 'mean_export'}"])
+  examples = classifier.get_processor("rte").get_test_examples(os.path.join(FIXTURES, "RTE"))
+  code = ("import json, sys, tensorflow as tf\nimport tensorflow_text\n"
+          "m = tf.saved_model.load(sys.argv[1])\na, b = json.loads(sys.argv[2])\n"
+          "out = m.signatures['serving_default'](sentence=tf.constant(a), sentence2=tf.constant(b))\n"
+          "print('JSON:' + json.dumps(out['probabilities'].numpy().tolist()))\n")
+  texts = [[e.text_a for e in examples], [e.text_b for e in examples]]
+  res = _run([str(d / "mean_export"), json.dumps(texts)], code=code)
+  np.testing.assert_allclose(json.loads(res.stdout.split("JSON:")[-1]), want, atol=1e-5)

@@ -517,6 +517,34 @@ def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regre
 
 
 # ----------------------------------------------------------------------------------------------
+# The classifier head's pooling (not in the checkpoint: both poolings have the same variables)
+# ----------------------------------------------------------------------------------------------
+
+POOLING_FILE = "classifier_pooling.txt"
+
+
+def resolve_pooling(model_dir, flag_value, flag_name="classifier_pooling"):
+  """The pooling a fine-tuned model in `model_dir` needs: the value recorded there by training
+  (`classifier_pooling.txt`), else `flag_value`, else "cls". A flag that contradicts the record
+  is an error (the outputs would be silently wrong)."""
+  path = os.path.join(model_dir, POOLING_FILE)
+  recorded = None
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path, "r") as f:
+      recorded = f.read().strip()
+  if recorded and flag_value and recorded != flag_value:
+    raise ValueError(f"--{flag_name}={flag_value}, but the model in {model_dir} was trained with "
+                     f"{recorded!r} ({path}): pass --{flag_name}={recorded} or leave it unset")
+  return recorded or flag_value or "cls"
+
+
+def record_pooling(model_dir, pooling):
+  """Writes `classifier_pooling.txt` in model_dir (read back by resolve_pooling)."""
+  with utils.atomic_open(os.path.join(model_dir, POOLING_FILE), "w") as f:
+    f.write(pooling + "\n")
+
+
+# ----------------------------------------------------------------------------------------------
 # Result files (GR's eval_results.txt / test_results.tsv, and GLUE submission files)
 # ----------------------------------------------------------------------------------------------
 
