@@ -319,3 +319,28 @@ def test_cached_tf_record_is_reused_only_when_inputs_match(tmp_path, monkeypatch
                                                      path, tokenizer_id=tok_id)
   assert len(calls) == 6  # data changed: rewritten
   assert len(list(tf.data.TFRecordDataset(path))) == 6
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_dynamic_padding_cuts_batches_and_keeps_the_logits(tmp_path, pooling):
+  from official_bert import configs, models  # pylint: disable=import-outside-toplevel
+  path = str(tmp_path / "eval.tf_record")
+  ex = _examples(11)
+  classifier.file_based_convert_examples_to_features(ex, ["0", "1", "2"], 16, _CharTokenizer(),
+                                                     path)
+  full = list(classifier.file_based_dataset(path, 16, batch_size=4, is_training=False))
+  cut = list(classifier.file_based_dataset(path, 16, batch_size=4, is_training=False,
+                                           dynamic_padding=True))
+  config = configs.BertConfig(vocab_size=1100, hidden_size=24, num_hidden_layers=2,
+                              num_attention_heads=2, intermediate_size=32,
+                              max_position_embeddings=16)
+  model = models.BertClassifier(config, 3, pooling=pooling)
+  assert len(full) == len(cut) == 3
+  for f, c in zip(full, cut):
+    longest = int(tf.reduce_max(tf.reduce_sum(f["input_mask"], 1)))
+    assert c["input_ids"].shape == (4, longest) and longest < 16
+    for key in ("input_ids", "input_mask", "segment_ids"):
+      np.testing.assert_array_equal(c[key], f[key][:, :longest])
+      assert not f[key][:, longest:].numpy().any()  # only padding was cut
+    np.testing.assert_array_equal(c["label_ids"], f["label_ids"])
+    np.testing.assert_allclose(model(c).numpy(), model(f).numpy(), atol=1e-5)

@@ -1,5 +1,6 @@
 """Pre-training data: identical to GR's create_pretraining_data, scale mode statistics, bad input."""
 
+import functools
 import json
 import os
 import random
@@ -340,14 +341,41 @@ def test_scale_records_are_canonical_tfrecords(wiki_text, uncased_vocab, tmp_pat
   assert assert_whole_words_masked(ours, uncased_vocab) > 0
 
 
-def test_scale_mode_deterministic_whatever_the_workers(wiki_text, uncased_vocab, tmp_path):
+def test_tapered_chunks_keep_the_documents(tmp_path):
+  # Guided scheduling: smaller first and last chunks, the same documents in the same order.
+  path = tmp_path / "docs.txt"
+  rng = random.Random(0)
+  path.write_text("".join(f"Document {d} sentence {i} " + "x" * rng.randrange(40, 160) + "\n"
+                          + ("\n" if i == 9 else "")
+                          for d in range(200) for i in range(10)), encoding="utf-8")
+  plain = list(pp.iter_chunks([str(path)], 20000))
+  tapered = list(pp.iter_chunks([str(path)], 20000, taper=True))
+  assert [d for c in tapered for d in c] == [d for c in plain for d in c]
+  chars = [sum(len(line) for doc in c for line in doc) for c in tapered]
+  longest_doc = max(sum(map(len, doc)) for c in plain for doc in c)
+  assert len(tapered) > len(plain) >= 8
+  assert chars[0] < 20000 // 8 + longest_doc < 20000 <= chars[1]
+  tail = chars[-6:]
+  assert tail[-1] < 20000 // 8 + longest_doc
+  assert all(x >= y - longest_doc for x, y in zip(tail, tail[1:]))  # shrinking
+
+
+def test_scale_mode_deterministic_whatever_the_workers(wiki_text, uncased_vocab, tmp_path,
+                                                       monkeypatch):
+  # Small encode batches, so each chunk has several and the workers split them differently
+  # (1 worker: all in-process; 2 and 3: each chunk's batches cut into 2 or 3 tasks).
+  small = functools.partial(pretraining.ChunkInstanceMaker, batch_size=50)
+  monkeypatch.setattr(pp, "build_scale", lambda options: pp.build(options, small))
   options = pp.make_options(uncased_vocab, dupe_factor=1, random_seed=5)
-  one = pp.shard_names(str(tmp_path / "one"), 2)
-  two = pp.shard_names(str(tmp_path / "two"), 2)
-  pp.run_scale([wiki_text], one, options, num_workers=1, chunk_chars=30000)
-  pp.run_scale([wiki_text], two, options, num_workers=2, chunk_chars=30000)
-  for x, y in zip(one, two):
-    assert open(x, "rb").read() == open(y, "rb").read()
+  runs = {}
+  for workers in (1, 2, 3):
+    runs[workers] = pp.shard_names(str(tmp_path / f"w{workers}"), 2)
+    pp.run_scale([wiki_text], runs[workers], options, num_workers=workers, chunk_chars=30000)
+  one = runs[1]
+  assert len(read_examples(one[0])) > 4 * 50
+  for workers in (2, 3):
+    for x, y in zip(one, runs[workers]):
+      assert open(x, "rb").read() == open(y, "rb").read()
   other = pp.shard_names(str(tmp_path / "seed"), 2)
   pp.run_scale([wiki_text], other, options._replace(random_seed=6), num_workers=1,
                chunk_chars=30000)

@@ -8,6 +8,7 @@ run_classifier's test_results.tsv.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -193,3 +194,15 @@ def test_mean_pooling_is_recorded_and_a_contradicting_flag_stops(setup):
   texts = [[e.text_a for e in examples], [e.text_b for e in examples]]
   res = _run([str(d / "mean_export"), json.dumps(texts)], code=code)
   np.testing.assert_allclose(json.loads(res.stdout.split("JSON:")[-1]), want, atol=1e-5)
+
+
+def test_dynamic_padding_predicts_the_same_and_refuses_xla(setup, straight):
+  want = np.loadtxt(straight / "test_results.tsv")
+  copy = setup[0] / "dynamic"
+  shutil.copytree(straight, copy)
+  (copy / "test_results.tsv").unlink()
+  _run(_flags(setup, "RTE", "RTE", "dynamic", "--do_predict", "--dynamic_padding"))
+  np.testing.assert_allclose(np.loadtxt(copy / "test_results.tsv"), want, atol=1e-5)
+  res = _run(_flags(setup, "RTE", "RTE", "dynamic", "--do_predict", "--dynamic_padding",
+                    "--jit_compile"), check=False)
+  assert res.returncode != 0 and "drop --dynamic_padding" in res.stderr

@@ -492,14 +492,28 @@ def pad_to_batch(batch, batch_size):
   return out
 
 
+def trim_padding(batch):
+  """Cuts a batch's [B, S] features to its longest real sequence, [B, S'] with S' <= S.
+
+  Exact for the encoder: padded keys get -10000 before the softmax, whose exp is 0 in float32,
+  so no real token's output depends on how much padding follows it.
+  """
+  longest = tf.reduce_max(tf.reduce_sum(batch["input_mask"], axis=1))
+  return {k: (v[:, :longest] if k in ("input_ids", "input_mask", "segment_ids") else v)
+          for k, v in batch.items()}
+
+
 def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regression=False,
-                       shuffle_buffer_size=100, seed=None, input_context=None):
+                       shuffle_buffer_size=100, seed=None, input_context=None,
+                       dynamic_padding=False):
   """A tf.data pipeline over classifier TFRecords, yielding dicts of GR's features.
 
   Training: shuffled, repeated, full batches (remainder dropped, as GR). Eval / predict: file
   order, one pass, and the last batch padded to `batch_size` with is_real_example=0 rows, so
   every batch has a static shape and no example is dropped (GR's PaddingInputExample, in-graph).
   batch_size is per input pipeline; input_context (tf.distribute.InputContext) shards training.
+  dynamic_padding: each batch is cut to its longest sequence (CPU/GPU speed; not for TPU / XLA,
+  which want one static shape).
   """
   spec = name_to_features(seq_length, is_regression)
   d = tf.data.TFRecordDataset(input_file)
@@ -513,6 +527,8 @@ def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regre
     d = d.batch(batch_size, drop_remainder=True)
   else:
     d = d.batch(batch_size).map(lambda b: pad_to_batch(b, batch_size))
+  if dynamic_padding:
+    d = d.map(trim_padding)
   return d.prefetch(tf.data.AUTOTUNE)
 
 

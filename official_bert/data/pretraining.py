@@ -651,11 +651,11 @@ class ChunkInstanceMaker(object):
       append(record)
     return records
 
-  def chunk_records(self, documents_ids, dupe_factor, seed_key, frame=False):
-    """Documents (lists of sentence id lists) -> the chunk's shuffled records (list of bytes).
+  def chunk_spans(self, documents_ids, dupe_factor, seed_key):
+    """Documents (lists of sentence id lists) -> (flat ids [T] int32, shuffled spans [R, 5]).
 
-    seed_key: entropy (int or list of ints) for the chunk's generators. frame=True: each record in
-    TFRecord framing (length, masked crc32c of it, data, masked crc32c of data).
+    The first of two stages (see `encode_batch`); seed_key: entropy (int or list of ints) of the
+    chunk's generators.
     """
     np = _np()
     import itertools  # pylint: disable=import-outside-toplevel
@@ -670,10 +670,33 @@ class ChunkInstanceMaker(object):
                        np.int32, count=sent_starts[-1])
     seq = np.random.SeedSequence(seed_key)
     rng = pyrandom.Random(int(seq.generate_state(2, np.uint64)[0]))
-    gen = np.random.Generator(np.random.PCG64(seq))
     spans = self.segment(sent_starts, doc_first, doc_count, dupe_factor, rng)
-    spans = spans[gen.permutation(len(spans))]  # GR shuffles all instances
+    perm = np.random.Generator(np.random.PCG64(seq)).permutation(len(spans))
+    return flat, spans[perm]  # GR shuffles all instances
+
+  def num_batches(self, spans):
+    return -(-len(spans) // self.batch_size)
+
+  def encode_batch(self, flat, spans, seed_key, index, frame=False):
+    """Records of batch `index` (spans[index * batch_size:][:batch_size]) as a list of bytes.
+
+    Each batch draws from its own generator (seed_key, index), so batches are independent work
+    units: a chunk's batches can go to different workers and the records stay the same.
+    """
+    np = _np()
+    seq = np.random.SeedSequence(seed_key, spawn_key=(index,))
+    gen = np.random.Generator(np.random.PCG64(seq))
+    lo = index * self.batch_size
+    return self.encode(flat, spans[lo:lo + self.batch_size], gen, frame)
+
+  def chunk_records(self, documents_ids, dupe_factor, seed_key, frame=False):
+    """Documents -> the chunk's shuffled records (list of bytes): both stages in one process.
+
+    frame=True: each record in TFRecord framing (length, masked crc32c of it, data, masked crc32c
+    of data).
+    """
+    flat, spans = self.chunk_spans(documents_ids, dupe_factor, seed_key)
     records = []
-    for i in range(0, len(spans), self.batch_size):
-      records.extend(self.encode(flat, spans[i:i + self.batch_size], gen, frame))
+    for index in range(self.num_batches(spans)):
+      records.extend(self.encode_batch(flat, spans, seed_key, index, frame))
     return records
