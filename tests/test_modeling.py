@@ -118,6 +118,38 @@ def test_outputs_match_gr(gr_run):
   np.testing.assert_allclose(loss, gr["total"], atol=1e-5)
 
 
+def test_last_layer_at_masked_positions_only_is_exact(gr_run):
+  # The pre-trainer runs the last layer only at [CLS] and the masked positions: the same
+  # outputs as GR's full sequence output gathered, and the same gradients as the full path.
+  work, inputs, gr, _ = gr_run
+  model = models.BertPretrainer(configs.BertConfig.from_json_file(
+      os.path.join(work, "bert_config.json")))
+  model.build()
+  checkpoints.assign_weights(model, checkpoints.read_tf1(os.path.join(work, "bert_model.ckpt")))
+  pos = inputs["masked_lm_positions"]
+  sparse = model.bert(inputs, output_positions=pos)
+  np.testing.assert_allclose(sparse["sequence_output"],
+                             np.take_along_axis(gr["sequence_output"], pos[..., None], 1),
+                             atol=1e-5)
+  np.testing.assert_allclose(sparse["pooled_output"], gr["pooled_output"], atol=1e-5)
+
+  def full_path(features):
+    enc = model.bert(features)
+    mlm, nsp = model.cls(enc["sequence_output"], enc["pooled_output"],
+                         features["masked_lm_positions"], model.bert.embedding_table)
+    return dict(masked_lm_logits=mlm, next_sentence_logits=nsp)
+
+  grads = []
+  for forward in (model, full_path):
+    with tf.GradientTape() as tape:
+      loss, _ = models.pretraining_loss(inputs, forward(inputs))
+    grads.append([tf.convert_to_tensor(g) for g in tape.gradient(loss,
+                                                                 model.trainable_variables)])
+  assert len(grads[0]) == len(grads[1]) == len(model.trainable_variables)
+  for v, a, b in zip(model.trainable_variables, *grads):
+    np.testing.assert_allclose(a, b, atol=1e-6, err_msg=v.path)
+
+
 def test_gelu_forms_and_gradients_by_hand():
   x = np.array([-3.0, -0.5, 0.0, 0.7, 2.5], np.float32)
   inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)

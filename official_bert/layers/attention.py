@@ -44,9 +44,11 @@ class SelfAttention(keras.layers.Layer):
     x = tf.reshape(x, [b, s, self.num_heads, self.head_size])
     return tf.transpose(x, [0, 2, 1, 3])
 
-  def call(self, hidden_states, attention_mask=None, training=False):
-    # hidden_states: [B, F=T, H]; attention_mask: [B, F, T] of 1 (attend) / 0 (masked).
-    q = self._split_heads(self.query(hidden_states))                     # [B, N, F, D]
+  def call(self, hidden_states, attention_mask=None, training=False, query_states=None):
+    # hidden_states: [B, T, H] (keys, values; and queries unless query_states [B, F, H] is
+    # given); attention_mask: [B, F, T] of 1 (attend) / 0 (masked).
+    queries = hidden_states if query_states is None else query_states
+    q = self._split_heads(self.query(queries))                           # [B, N, F, D]
     k = self._split_heads(self.key(hidden_states))                       # [B, N, T, D]
     v = self._split_heads(self.value(hidden_states))                     # [B, N, T, D]
     scores = tf.matmul(q, k, transpose_b=True)                           # [B, N, F, T]
@@ -100,6 +102,9 @@ class AttentionBlock(keras.layers.Layer):
     self.self_attention.build(input_shape)
     self.attention_output.build(input_shape)
 
-  def call(self, hidden_states, attention_mask=None, training=False):
-    context = self.self_attention(hidden_states, attention_mask, training=training)
-    return self.attention_output(context, hidden_states, training=training)
+  def call(self, hidden_states, attention_mask=None, training=False, query_states=None):
+    # query_states [B, F, H]: outputs for those rows only (see TransformerLayer).
+    context = self.self_attention(hidden_states, attention_mask, training=training,
+                                  query_states=query_states)
+    residual = hidden_states if query_states is None else query_states
+    return self.attention_output(context, residual, training=training)

@@ -9,6 +9,11 @@ def create_initializer(initializer_range=0.02):
   return keras.initializers.TruncatedNormal(stddev=initializer_range)
 
 
+def gather_indexes(sequence_tensor, positions):
+  """[B, S, ...] and [B, P] positions -> [B, P, ...]."""
+  return tf.gather(sequence_tensor, tf.cast(positions, tf.int32), batch_dims=1)
+
+
 def layer_norm(name="LayerNorm"):
   """GR's LayerNorm over the last axis, eps 1e-12, variables gamma/beta; kept in float32
   under mixed precision because its variance underflows in half precision."""

@@ -11,12 +11,7 @@ import keras
 import tensorflow as tf
 
 from official_bert.layers.activations import get_activation
-from official_bert.layers.common import create_initializer, layer_norm
-
-
-def gather_indexes(sequence_tensor, positions):
-  """[B, S, H] and [B, P] positions -> [B, P, H]."""
-  return tf.gather(sequence_tensor, tf.cast(positions, tf.int32), batch_dims=1)
+from official_bert.layers.common import create_initializer, gather_indexes, layer_norm
 
 
 def add_output_projection(layer, num_outputs, hidden_size, initializer_range):
@@ -95,7 +90,10 @@ class MaskedLMHead(keras.layers.Layer):
 
   def call(self, sequence_output, masked_lm_positions, embedding_table):
     # sequence_output: [B, S, H]; masked_lm_positions: [B, P]; embedding_table: [V, H].
-    x = self.transform(gather_indexes(sequence_output, masked_lm_positions))  # [B, P, H]
+    # masked_lm_positions=None: sequence_output is already [B, P, H] at the masked positions.
+    if masked_lm_positions is not None:
+      sequence_output = gather_indexes(sequence_output, masked_lm_positions)  # [B, P, H]
+    x = self.transform(sequence_output)                                       # [B, P, H]
     return project(x, embedding_table, self.output_bias)                      # [B, P, V]
 
 

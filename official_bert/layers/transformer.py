@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from official_bert.layers.activations import get_activation
 from official_bert.layers.attention import AttentionBlock, AttentionOutput
-from official_bert.layers.common import create_initializer
+from official_bert.layers.common import create_initializer, gather_indexes
 
 
 class _Scope(keras.layers.Layer):
@@ -43,9 +43,17 @@ class TransformerLayer(keras.layers.Layer):
     self.intermediate.build(input_shape)
     self.output_block.build(input_shape[:-1] + (self.intermediate.inner.units,))
 
-  def call(self, hidden_states, attention_mask=None, training=False):
-    # hidden_states: [B, S, H]; attention_mask: [B, S, S].
-    attention_output = self.attention(hidden_states, attention_mask, training=training)
+  def call(self, hidden_states, attention_mask=None, training=False, output_positions=None):
+    # hidden_states: [B, S, H]; attention_mask: [B, S, S]. output_positions [B, F]: the block's
+    # output at those positions only, [B, F, H], the same values: only the queries, the residual
+    # and the feed-forward shrink to F rows; keys and values still cover all S positions.
+    query_states = None
+    if output_positions is not None:
+      query_states = gather_indexes(hidden_states, output_positions)    # [B, F, H]
+      if attention_mask is not None:
+        attention_mask = gather_indexes(attention_mask, output_positions)  # [B, F, S]
+    attention_output = self.attention(hidden_states, attention_mask, training=training,
+                                      query_states=query_states)
     intermediate_output = self.intermediate(attention_output)            # [B, S, I]
     return self.output_block(intermediate_output, attention_output, training=training)
 
@@ -62,10 +70,13 @@ class TransformerEncoder(keras.layers.Layer):
     for block in self.blocks:
       block.build(input_shape)
 
-  def call(self, hidden_states, attention_mask=None, training=False):
+  def call(self, hidden_states, attention_mask=None, training=False, output_positions=None):
+    """output_positions [B, F]: the last layer only at those positions ([B, F, H])."""
     all_layers = []
-    for block in self.blocks:
-      hidden_states = block(hidden_states, attention_mask, training=training)
+    for i, block in enumerate(self.blocks):
+      last = i == len(self.blocks) - 1
+      hidden_states = block(hidden_states, attention_mask, training=training,
+                            output_positions=output_positions if last else None)
       all_layers.append(hidden_states)
     return all_layers
 
