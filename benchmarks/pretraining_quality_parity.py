@@ -53,6 +53,8 @@ flags.DEFINE_integer("warmup_steps", 30, "Linear warmup steps.")
 flags.DEFINE_integer("batch_size", 32, "Train batch size.")
 flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.")
 flags.DEFINE_integer("eval_batches", 40, "Held-out batches of --batch_size scored.")
+flags.DEFINE_integer("dupe_factor", 1, "create_pretraining_data's dupe_factor for the training "
+                     "records (more distinct masks for longer runs).")
 flags.DEFINE_integer("seed", 12345, "Initialisation / dropout seed.")
 flags.DEFINE_enum("keras_hub_optimizer", "gr", ["gr", "adamw"],
                   "keras-hub's optimizer: `gr` = our GR AdamWeightDecay (a Keras 3 optimizer, so "
@@ -63,15 +65,21 @@ SEQ, PREDS = 128, 20
 
 
 def make_data(work_dir):
-  """train.tfrecord / eval.tfrecord from the Wikipedia sample, made once."""
-  files = {s: os.path.join(work_dir, f"{s}.tfrecord") for s in ("train", "eval")}
+  """train.tfrecord / eval.tfrecord from the Wikipedia sample, made once per --dupe_factor."""
+  dupe = FLAGS.dupe_factor
+  files = {"train": os.path.join(work_dir, "train.tfrecord" if dupe == 1 else
+                                 f"train_dupe{dupe}.tfrecord"),
+           "eval": os.path.join(work_dir, "eval.tfrecord")}
   if all(tf.io.gfile.exists(f) for f in files.values()):
     return files
   tf.io.gfile.makedirs(work_dir)
   wiki = os.path.join(utils.data_dir(), "wikipedia_sample")
   vocab = os.path.join(utils.data_dir(), "vocab", "bert-base-uncased-vocab.txt")
   py = sys.executable
-  for split, pattern, seed in (("train", "wiki_0[012]", 12345), ("eval", "wiki_03", 7)):
+  for split, pattern, seed, dupe_factor in (("train", "wiki_0[012]", 12345, dupe),
+                                            ("eval", "wiki_03", 7, 1)):
+    if tf.io.gfile.exists(files[split]):
+      continue
     text = os.path.join(work_dir, f"{split}.txt")
     subprocess.run([py, os.path.join(REPO, "data_prep/prepare_corpus.py"),
                     "--input_format=wikiextractor", f"--input_file={wiki}/{pattern}",
@@ -79,7 +87,7 @@ def make_data(work_dir):
     subprocess.run([py, os.path.join(REPO, "data_prep/create_pretraining_data.py"),
                     f"--input_file={text}", f"--output_file={files[split]}",
                     f"--vocab_file={vocab}", "--do_lower_case=True", f"--max_seq_length={SEQ}",
-                    f"--max_predictions_per_seq={PREDS}", "--dupe_factor=1",
+                    f"--max_predictions_per_seq={PREDS}", f"--dupe_factor={dupe_factor}",
                     f"--random_seed={seed}"], check=True)
   return files
 
