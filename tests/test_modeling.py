@@ -95,12 +95,18 @@ def test_variable_names_are_grs(gr_run):
     assert tuple(shapes[name]) == tuple(variable.shape), name
 
 
-def test_outputs_match_gr(gr_run):
-  work, inputs, gr, _ = gr_run
+def _pretrainer_from_gr(work):
+  """Our BertPretrainer holding the weights GR's script saved in `work`."""
   model = models.BertPretrainer(configs.BertConfig.from_json_file(
       os.path.join(work, "bert_config.json")))
   model.build()
   checkpoints.assign_weights(model, checkpoints.read_tf1(os.path.join(work, "bert_model.ckpt")))
+  return model
+
+
+def test_outputs_match_gr(gr_run):
+  work, inputs, gr, _ = gr_run
+  model = _pretrainer_from_gr(work)
   out = model(inputs, training=False)
   enc = model.bert(inputs, training=False)
   np.testing.assert_allclose(enc["sequence_output"], gr["sequence_output"], atol=1e-5)
@@ -122,10 +128,7 @@ def test_last_layer_at_masked_positions_only_is_exact(gr_run):
   # The pre-trainer runs the last layer only at [CLS] and the masked positions: the same
   # outputs as GR's full sequence output gathered, and the same gradients as the full path.
   work, inputs, gr, _ = gr_run
-  model = models.BertPretrainer(configs.BertConfig.from_json_file(
-      os.path.join(work, "bert_config.json")))
-  model.build()
-  checkpoints.assign_weights(model, checkpoints.read_tf1(os.path.join(work, "bert_model.ckpt")))
+  model = _pretrainer_from_gr(work)
   pos = inputs["masked_lm_positions"]
   sparse = model.bert(inputs, output_positions=pos)
   np.testing.assert_allclose(sparse["sequence_output"],
