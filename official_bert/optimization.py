@@ -61,15 +61,42 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
                 num_warmup_steps=self.num_warmup_steps, end_lr=self.end_lr, power=self.power)
 
 
+def layerwise_lr_scales(paths, decay):
+  """ELECTRA's layer-wise learning-rate decay: a factor per variable path.
+
+  Depth 0 for the embeddings, k + 1 for `encoder/layer_k`, L + 1 for the pooler, L + 2 for
+  everything above (the task heads); the factor is decay ** (L + 2 - depth), so the heads train
+  at the full rate and each layer below at `decay` times the one above. decay=1: all 1.
+  """
+  if decay == 1.0:
+    return [1.0] * len(paths)
+  layer = re.compile(r"(?:^|/)encoder/layer_(\d+)/")
+  num_layers = 1 + max((int(m.group(1)) for m in map(layer.search, paths) if m), default=-1)
+
+  def depth(path):
+    m = layer.search(path)
+    if m:
+      return int(m.group(1)) + 1
+    if re.search(r"(?:^|/)embeddings/", path):
+      return 0
+    if re.search(r"(?:^|/)pooler/", path):
+      return num_layers + 1
+    return num_layers + 2
+
+  return [decay ** (num_layers + 2 - depth(p)) for p in paths]
+
+
 class _BertOptimizer(keras.optimizers.Optimizer):
   """Shared machinery: Adam moments, per-variable decay flags, GR's global-norm clip,
   pre-reduced gradients."""
 
   def __init__(self, learning_rate, weight_decay_rate=0.0,
                exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY, clip_norm=1.0,
-               beta_1=0.9, beta_2=0.999, epsilon=1e-6, name=None, **kwargs):
+               beta_1=0.9, beta_2=0.999, epsilon=1e-6, layerwise_lr_decay=1.0, name=None,
+               **kwargs):
     super().__init__(learning_rate=learning_rate, name=name, **kwargs)
     self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+    self.layerwise_lr_decay = float(layerwise_lr_decay)
     self.weight_decay_rate = float(weight_decay_rate)
     self.exclude_from_weight_decay = tuple(exclude_from_weight_decay or ())
     self.clip_norm = clip_norm
@@ -84,14 +111,17 @@ class _BertOptimizer(keras.optimizers.Optimizer):
     super().build(var_list)
     # Decided once from the full Keras path ("bert/encoder/layer_0/.../LayerNorm/gamma");
     # inside update_step the variable is a bare tf.Variable without that path.
-    self._excluded_flags = [self._excluded(getattr(v, "path", v.name)) for v in var_list]
+    paths = [getattr(v, "path", v.name) for v in var_list]
+    self._excluded_flags = [self._excluded(p) for p in paths]
+    self._lr_scales = layerwise_lr_scales(paths, self.layerwise_lr_decay)
     self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])
 
   def _step_inputs(self, gradient, variable, learning_rate):
     """(g, lr, index, m, v) for one variable's update, in the variable's dtype."""
     dtype = variable.dtype
     i = self._get_variable_index(variable)
-    return (tf.cast(tf.convert_to_tensor(gradient), dtype), tf.cast(learning_rate, dtype), i,
+    lr = learning_rate if self._lr_scales[i] == 1.0 else learning_rate * self._lr_scales[i]
+    return (tf.cast(tf.convert_to_tensor(gradient), dtype), tf.cast(lr, dtype), i,
             self._m[i], self._v[i])
 
   def _decays(self, variable):
@@ -116,7 +146,7 @@ class _BertOptimizer(keras.optimizers.Optimizer):
     config.update(weight_decay_rate=self.weight_decay_rate,
                   exclude_from_weight_decay=list(self.exclude_from_weight_decay),
                   clip_norm=self.clip_norm, beta_1=self.beta_1, beta_2=self.beta_2,
-                  epsilon=self.epsilon)
+                  epsilon=self.epsilon, layerwise_lr_decay=self.layerwise_lr_decay)
     return config
 
 
@@ -210,17 +240,21 @@ class LAMB(_BertOptimizer):
 
 
 def create_optimizer(init_lr, num_train_steps, num_warmup_steps, optimizer_type="adamw",
-                     weight_decay_rate=0.01, clip_norm=1.0, mixed_precision="float32"):
+                     weight_decay_rate=0.01, clip_norm=1.0, mixed_precision="float32",
+                     layerwise_lr_decay=1.0):
   """GR's `create_optimizer` for Keras 3: schedule + AdamWeightDecay (or LAMB).
 
   For `mixed_precision="float16"` the optimizer is wrapped in Keras' dynamic
   `LossScaleOptimizer` (the training loop scales the loss with `scale_loss`).
+  layerwise_lr_decay < 1: ELECTRA's per-layer rates (see `layerwise_lr_scales`).
   """
   schedule = WarmupPolynomialDecay(init_lr, num_train_steps, num_warmup_steps)
+  kwargs = dict(weight_decay_rate=weight_decay_rate, clip_norm=clip_norm,
+                layerwise_lr_decay=layerwise_lr_decay)
   if optimizer_type == "adamw":
-    opt = AdamWeightDecay(schedule, weight_decay_rate=weight_decay_rate, clip_norm=clip_norm)
+    opt = AdamWeightDecay(schedule, **kwargs)
   elif optimizer_type == "lamb":
-    opt = LAMB(schedule, weight_decay_rate=weight_decay_rate, clip_norm=clip_norm)
+    opt = LAMB(schedule, **kwargs)
   else:
     raise ValueError(f"optimizer={optimizer_type!r}: expected 'adamw' or 'lamb'")
   if mixed_precision == "float16":

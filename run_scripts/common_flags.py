@@ -77,6 +77,10 @@ def define_finetuning_flags(max_seq_length=128):
   flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
   flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training to perform linear "
                      "learning rate warmup for. E.g., 0.1 = 10% of training.")
+  # Ours (ELECTRA's fine-tuning recipe; GR has none): 1.0 = GR's single rate.
+  flags.DEFINE_float("layerwise_lr_decay", 1.0, "Layer-wise learning-rate decay: the task head "
+                     "trains at --learning_rate and each layer below at this factor times the "
+                     "one above (ELECTRA uses 0.8). 1.0: one rate for all, as GR.")
 
 
 def define_eval_flags():

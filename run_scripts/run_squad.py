@@ -135,7 +135,8 @@ def train(task, strategy, tokenizer):
       task, strategy, _dataset_fn(train_file, FLAGS.train_batch_size, True),
       optimizer_fn=lambda: optimization.create_optimizer(
           FLAGS.learning_rate, num_train_steps, num_warmup_steps,
-          optimizer_type=FLAGS.optimizer, mixed_precision=FLAGS.mixed_precision),
+          optimizer_type=FLAGS.optimizer, mixed_precision=FLAGS.mixed_precision,
+          layerwise_lr_decay=FLAGS.layerwise_lr_decay),
       settings=common_flags.run_settings(FLAGS, num_train_steps),
       init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
       if FLAGS.init_checkpoint else None)

@@ -134,3 +134,33 @@ def test_create_optimizer_types():
   assert isinstance(optimization.inner_optimizer(opt), optimization.AdamWeightDecay)
   with pytest.raises(ValueError, match="optimizer="):
     optimization.create_optimizer(1e-4, 10, 2, "sgd")
+
+
+def test_layerwise_lr_decay_scales_each_layer_by_hand():
+  from official_bert import configs, models  # pylint: disable=import-outside-toplevel
+  model = models.BertClassifier(configs.BertConfig(
+      vocab_size=20, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+      intermediate_size=16), 2)
+  model.build()
+  tvars = model.trainable_variables
+  paths = [v.path for v in tvars]
+  # ELECTRA's depths with L = 2: embeddings 0, layer_0 1, layer_1 2, pooler 3, head 4.
+  want = {"output_weights": 1.0, "bert/pooler/dense/kernel": 0.5,
+          "bert/encoder/layer_1/output/dense/bias": 0.25,
+          "bert/encoder/layer_0/attention/self/query/kernel": 0.125,
+          "bert/embeddings/word_embeddings": 0.0625, "bert/embeddings/LayerNorm/gamma": 0.0625}
+  scales = dict(zip(paths, optimization.layerwise_lr_scales(paths, 0.5)))
+  for suffix, scale in want.items():
+    assert scales[f"bert_classifier/{suffix}"] == scale, suffix
+  assert optimization.layerwise_lr_scales(paths, 1.0) == [1.0] * len(paths)
+  # One GR update (no weight decay, no clip): each variable moves by lr * its scale * the
+  # uncorrected Adam step 0.1 g / (sqrt(0.001) g + eps).
+  before = [v.numpy().copy() for v in tvars]
+  opt = optimization.AdamWeightDecay(0.01, weight_decay_rate=0.0, clip_norm=None,
+                                     layerwise_lr_decay=0.5)
+  g = 0.02
+  opt.apply([tf.fill(v.shape, g) for v in tvars], tvars)
+  step = 0.1 * g / (np.sqrt(0.001) * g + 1e-6)
+  for v, w0, path in zip(tvars, before, paths):
+    np.testing.assert_allclose(w0 - v.numpy(), 0.01 * scales[path] * step, rtol=1e-4,
+                               err_msg=path)
