@@ -31,9 +31,10 @@ case $TASK in
                    --num_train_epochs=4 --shuffle_buffer_size=4000 --classifier_pooling=mean)
          GOAL="dev F1 >= 86"; REF="HF: F1 86.05, acc 79.41, 524 s (3 epochs, lr 5e-5, seq 128)" ;;
   CoLA)  # lr 1e-4 over-fitted (MCC 18); GR's optimizer has no bias correction, so 2e-5 is about
-         # HF's 5e-5 over a run this short. Mean pooling gave the same MCC here.
+         # HF's 5e-5 over a run this short. Mean pooling gave the same MCC here. Batches cut to
+         # their longest sentence (--dynamic_padding): same outputs, ~1.8x faster here.
          SETTINGS=(--max_seq_length=48 --train_batch_size=16 --learning_rate=2e-5
-                   --num_train_epochs=6 --shuffle_buffer_size=9000)
+                   --num_train_epochs=10 --shuffle_buffer_size=9000 --dynamic_padding)
          GOAL="dev MCC >= 35"; REF="HF: MCC 28.39, acc 72.67, 589 s (3 epochs, lr 5e-5, seq 64)" ;;
   SST-2) # The first 50,000 of 67,349 train examples (1,562 steps), to stay within ~30 min.
          SETTINGS=(--max_seq_length=64 --train_batch_size=32 --learning_rate=5e-5
