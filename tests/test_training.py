@@ -156,3 +156,19 @@ def test_multi_worker_mirrored_two_local_workers(records, tmp_path):
     np.testing.assert_array_equal(w0[k], w1[k])
   assert tf.train.latest_checkpoint(str(tmp_path / "mwms")).endswith("model.ckpt-3")
   assert not (tmp_path / "mwms" / ".tmp_worker1").exists()
+
+
+def test_micro_batches_split_static_and_dynamic_lengths():
+  # A --dynamic_padding batch has an unknown length; accumulation must still split it.
+  from official_bert.training import loop  # pylint: disable=import-outside-toplevel
+  x = np.arange(24, dtype=np.int32).reshape(4, 6)
+
+  @tf.function(input_signature=[tf.TensorSpec([4, None], tf.int32)])
+  def dynamic(t):
+    return [m["input_ids"] for m in loop._micro_batches({"input_ids": t}, 2)]  # pylint: disable=protected-access
+
+  for i, part in enumerate(dynamic(tf.constant(x))):
+    np.testing.assert_array_equal(part, x[2 * i:2 * i + 2])
+  static = loop._micro_batches({"input_ids": tf.constant(x)}, 2)  # pylint: disable=protected-access
+  assert [m["input_ids"].shape.as_list() for m in static] == [[2, 6], [2, 6]]
+  np.testing.assert_array_equal(static[1]["input_ids"], x[2:])

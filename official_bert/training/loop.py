@@ -164,9 +164,11 @@ def restore_for_inference(task, strategy, output_dir, init_checkpoint=None):
 
 
 def _micro_batches(features, k):
-  """Splits each [k*b, ...] tensor into k tensors [b, ...] (static shapes)."""
+  """Splits each [k*b, ...] tensor into k tensors [b, ...] (static dims stay static; a dynamic
+  one, e.g. the length of a --dynamic_padding batch, is read at run time)."""
   def split(t):
-    return tf.reshape(t, [k, -1] + t.shape.as_list()[1:])
+    dims = [d if d is not None else tf.shape(t)[i + 1] for i, d in enumerate(t.shape[1:])]
+    return tf.reshape(t, [k, -1] + dims)
   stacked = tf.nest.map_structure(split, features)
   return [tf.nest.map_structure(lambda t, i=i: t[i], stacked) for i in range(k)]
 
