@@ -246,7 +246,7 @@ def _spans_in_worker(args):
   path = os.path.join(_WORKER["spill_dir"], f"spans-{chunk_index}")
   with open(path, "wb") as f:
     f.write(flat.tobytes())
-    f.write(spans.astype(np.int64).tobytes())
+    f.write(spans.astype(np.int64, copy=False).tobytes())  # read back as int64
   return chunk_index, path, len(flat), maker.num_batches(spans)
 
 
@@ -347,7 +347,6 @@ def _run_stages(pool, chunks, write, num_workers):
     if len(spans) > num_workers:
       to_batches(spans.popleft().get())
     drain(keep=4 * num_workers)
-    logging.log_every_n(logging.INFO, "%d chunks read", 20, item[0] + 1)
   while spans:
     to_batches(spans.popleft().get())
     drain(keep=4 * num_workers)
@@ -373,6 +372,7 @@ def run_scale(input_files, output_files, options, num_workers=None, chunk_chars=
     def write(packed):
       nonlocal logged
       writer.write(packed)
+      logging.log_every_n_seconds(logging.INFO, "%d instances written", 30, writer.count)
       for record in packed[2][:max(num_logged - logged, 0)]:
         log_example(record[12:-4], tokenizer)  # framing stripped
         logged += 1

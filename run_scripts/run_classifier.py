@@ -93,8 +93,7 @@ def main(_):
   tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
   if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
     raise app.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
-  if FLAGS.dynamic_padding and (FLAGS.use_tpu or FLAGS.jit_compile
-                                or FLAGS.distribution_strategy == "tpu"):
+  if FLAGS.dynamic_padding and (FLAGS.jit_compile or common_flags.strategy_name(FLAGS) == "tpu"):
     raise app.UsageError("--dynamic_padding gives every batch its own shape; TPUs and "
                          "--jit_compile need one static shape: drop --dynamic_padding")
   bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)

@@ -54,7 +54,7 @@ class TransformerLayer(keras.layers.Layer):
         attention_mask = gather_indexes(attention_mask, output_positions)  # [B, F, S]
     attention_output = self.attention(hidden_states, attention_mask, training=training,
                                       query_states=query_states)
-    intermediate_output = self.intermediate(attention_output)            # [B, S, I]
+    intermediate_output = self.intermediate(attention_output)            # [B, S or F, I]
     return self.output_block(intermediate_output, attention_output, training=training)
 
 
