@@ -156,32 +156,48 @@ class AdamWeightDecay(_BertOptimizer):
 
     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
     w <- w - lr * (m / (sqrt(v) + eps) + wd * w)     (wd = 0 for excluded variables)
+
+  bias_correction=True: the Adam term is scaled by sqrt(1 - b2^t) / (1 - b1^t) (t = updates
+  so far + 1), the decay term is not, as Model Garden's AdamWeightDecay and HF's AdamW.
   """
 
   def __init__(self, learning_rate=5e-5, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,
                epsilon=1e-6, exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY,
-               clip_norm=1.0, name="AdamWeightDecay", **kwargs):
+               clip_norm=1.0, bias_correction=False, name="AdamWeightDecay", **kwargs):
     super().__init__(learning_rate, weight_decay_rate, exclude_from_weight_decay, clip_norm,
                      beta_1, beta_2, epsilon, name=name, **kwargs)
+    self.bias_correction = bool(bias_correction)
 
   def update_step(self, gradient, variable, learning_rate):
     g, lr, _, m, v = self._step_inputs(gradient, variable, learning_rate)
     decay = self.weight_decay_rate if self._decays(variable) else 0.0
+    correction = 1.0
+    if self.bias_correction:
+      t = tf.cast(self.iterations + 1, variable.dtype)
+      correction = tf.sqrt(1.0 - tf.pow(tf.cast(self.beta_2, variable.dtype), t)) / (
+          1.0 - tf.pow(tf.cast(self.beta_1, variable.dtype), t))
     next_w, next_m, next_v = _adam_weight_decay_update(
         tf.convert_to_tensor(variable), tf.convert_to_tensor(m), tf.convert_to_tensor(v), g, lr,
-        self.beta_1, self.beta_2, self.epsilon, decay)
+        self.beta_1, self.beta_2, self.epsilon, decay, correction)
     self.assign(variable, next_w)
     self.assign(m, next_m)
     self.assign(v, next_v)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(bias_correction=self.bias_correction)
+    return config
 
 
 # One XLA-fused pass per variable instead of ~14 elementwise TF kernels. GR's expression order;
 # XLA on CPU does not reassociate float arithmetic, so a float32 reference still agrees to an ulp.
 @tf.function(jit_compile=True)
-def _adam_weight_decay_update(w, m, v, g, lr, beta_1, beta_2, epsilon, decay):
+def _adam_weight_decay_update(w, m, v, g, lr, beta_1, beta_2, epsilon, decay, correction=1.0):
   next_m = beta_1 * m + (1.0 - beta_1) * g
   next_v = beta_2 * v + (1.0 - beta_2) * tf.square(g)
   update = next_m / (tf.sqrt(next_v) + epsilon)
+  if not isinstance(correction, float):  # a Python 1.0 keeps GR's expression untouched
+    update *= correction
   if decay:
     update += decay * w
   return w - lr * update, next_m, next_v
@@ -241,18 +257,19 @@ class LAMB(_BertOptimizer):
 
 def create_optimizer(init_lr, num_train_steps, num_warmup_steps, optimizer_type="adamw",
                      weight_decay_rate=0.01, clip_norm=1.0, mixed_precision="float32",
-                     layerwise_lr_decay=1.0):
+                     layerwise_lr_decay=1.0, adam_bias_correction=False):
   """GR's `create_optimizer` for Keras 3: schedule + AdamWeightDecay (or LAMB).
 
   For `mixed_precision="float16"` the optimizer is wrapped in Keras' dynamic
   `LossScaleOptimizer` (the training loop scales the loss with `scale_loss`).
   layerwise_lr_decay < 1: ELECTRA's per-layer rates (see `layerwise_lr_scales`).
+  adam_bias_correction: AdamWeightDecay with Adam's bias correction (LAMB always has it).
   """
   schedule = WarmupPolynomialDecay(init_lr, num_train_steps, num_warmup_steps)
   kwargs = dict(weight_decay_rate=weight_decay_rate, clip_norm=clip_norm,
                 layerwise_lr_decay=layerwise_lr_decay)
   if optimizer_type == "adamw":
-    opt = AdamWeightDecay(schedule, **kwargs)
+    opt = AdamWeightDecay(schedule, bias_correction=adam_bias_correction, **kwargs)
   elif optimizer_type == "lamb":
     opt = LAMB(schedule, **kwargs)
   else:

@@ -8,6 +8,7 @@ it has those modes), then in `main`: `strategy = setup(FLAGS)` before building a
 from absl import flags
 from absl import logging
 
+from official_bert import optimization
 from official_bert.training import distribute
 from official_bert.training import loop
 
@@ -57,6 +58,10 @@ def define_common_flags():
   flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward and backward pass.")
   flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"],
                     "adamw: GR's AdamWeightDecay; lamb: LAMB (Model Garden / NVIDIA).")
+  # Ours: GR's AdamWeightDecay has no bias correction; Model Garden's and HF's AdamW do.
+  flags.DEFINE_bool("adam_bias_correction", False,
+                    "--optimizer=adamw with Adam's bias correction (as Model Garden and HF). "
+                    "False: GR's update.")
   flags.DEFINE_integer("gradient_accumulation_steps", 1,
                        "Split each train batch into this many micro-batches and apply their "
                        "mean gradient once (train_batch_size stays the batch per update).")
@@ -121,6 +126,15 @@ def setup(flags_obj):
                     strategy.num_replicas_in_sync)
   logging.info("dtype policy %s, jit_compile=%s", policy, flags_obj.jit_compile)
   return strategy
+
+
+def optimizer_fn(flags_obj, num_train_steps, num_warmup_steps):
+  """() -> the optimizer the shared flags ask for (loop.train calls it in scope)."""
+  return lambda: optimization.create_optimizer(
+      flags_obj.learning_rate, num_train_steps, num_warmup_steps,
+      optimizer_type=flags_obj.optimizer, mixed_precision=flags_obj.mixed_precision,
+      layerwise_lr_decay=getattr(flags_obj, "layerwise_lr_decay", 1.0),  # fine-tuning only
+      adam_bias_correction=flags_obj.adam_bias_correction)
 
 
 def run_settings(flags_obj, num_train_steps, output_dir=None):

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
-from official_bert import checkpoints, configs, metrics, models, optimization, tokenization
+from official_bert import checkpoints, configs, metrics, models, tokenization
 from official_bert.data import classifier
 from official_bert.training import loop
 from run_scripts import common_flags
@@ -139,10 +139,7 @@ def main(_):
     model = loop.train(
         task, strategy,
         _dataset_fn(train_file, FLAGS.train_batch_size, True, processor.is_regression),
-        optimizer_fn=lambda: optimization.create_optimizer(
-            FLAGS.learning_rate, num_train_steps, num_warmup_steps,
-            optimizer_type=FLAGS.optimizer, mixed_precision=FLAGS.mixed_precision,
-            layerwise_lr_decay=FLAGS.layerwise_lr_decay),
+        optimizer_fn=common_flags.optimizer_fn(FLAGS, num_train_steps, num_warmup_steps),
         settings=settings,
         init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
         if FLAGS.init_checkpoint else None)

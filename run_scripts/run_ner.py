@@ -24,7 +24,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
-from official_bert import checkpoints, configs, models, optimization, tagging_metrics
+from official_bert import checkpoints, configs, models, tagging_metrics
 from official_bert import tokenization, utils
 from official_bert.data import tagging
 from official_bert.training import inputs, loop
@@ -184,10 +184,7 @@ def main(_):
     settings = common_flags.run_settings(FLAGS, num_train_steps)
     model = loop.train(
         task, strategy, dataset_fn(record_file, FLAGS.train_batch_size, True),
-        lambda: optimization.create_optimizer(FLAGS.learning_rate, num_train_steps,
-                                              num_warmup_steps, optimizer_type=FLAGS.optimizer,
-                                              mixed_precision=FLAGS.mixed_precision,
-                                              layerwise_lr_decay=FLAGS.layerwise_lr_decay),
+        common_flags.optimizer_fn(FLAGS, num_train_steps, num_warmup_steps),
         settings,
         init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
         if FLAGS.init_checkpoint else None)

@@ -24,7 +24,7 @@ from absl import logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position
-from official_bert import configs, optimization, utils
+from official_bert import configs, utils
 from official_bert.training import distribute, inputs, loop, pretraining
 from run_scripts import common_flags
 # pylint: enable=wrong-import-position
@@ -86,9 +86,8 @@ def main(_):
 
     model = loop.train(
         task, strategy, dataset_fn(True, FLAGS.train_batch_size),
-        optimizer_fn=lambda: optimization.create_optimizer(
-            FLAGS.learning_rate, FLAGS.num_train_steps, FLAGS.num_warmup_steps, FLAGS.optimizer,
-            mixed_precision=FLAGS.mixed_precision),
+        optimizer_fn=common_flags.optimizer_fn(FLAGS, FLAGS.num_train_steps,
+                                               FLAGS.num_warmup_steps),
         settings=common_flags.run_settings(FLAGS, FLAGS.num_train_steps), init_fn=init_fn)
 
   if FLAGS.do_eval:

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
-from official_bert import checkpoints, configs, models, optimization, squad_evaluate
+from official_bert import checkpoints, configs, models, squad_evaluate
 from official_bert import tokenization
 from official_bert.data import squad
 from official_bert.training import loop
@@ -133,10 +133,7 @@ def train(task, strategy, tokenizer):
                          f"{FLAGS.train_batch_size}")
   return loop.train(
       task, strategy, _dataset_fn(train_file, FLAGS.train_batch_size, True),
-      optimizer_fn=lambda: optimization.create_optimizer(
-          FLAGS.learning_rate, num_train_steps, num_warmup_steps,
-          optimizer_type=FLAGS.optimizer, mixed_precision=FLAGS.mixed_precision,
-          layerwise_lr_decay=FLAGS.layerwise_lr_decay),
+      optimizer_fn=common_flags.optimizer_fn(FLAGS, num_train_steps, num_warmup_steps),
       settings=common_flags.run_settings(FLAGS, num_train_steps),
       init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
       if FLAGS.init_checkpoint else None)

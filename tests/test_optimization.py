@@ -54,23 +54,27 @@ def _excluded(name):
   return any(s in name for s in ("LayerNorm", "layer_norm", "bias"))
 
 
+@pytest.mark.parametrize("bias_correction", [False, True])
 @pytest.mark.parametrize("grad_scale", [0.01, 10.0])  # below and above the clip norm
-def test_adam_weight_decay_matches_gr(grad_scale):
+def test_adam_weight_decay_matches_gr(grad_scale, bias_correction):
   init, lr, wd, steps = _vars(), 0.05, 0.01, 4
   grads = _grads(init, steps, grad_scale)
-  got = _run_keras(optimization.AdamWeightDecay(lr, weight_decay_rate=wd), init, grads)
-  # GR's AdamWeightDecayOptimizer.apply_gradients, in float64 by hand.
+  got = _run_keras(optimization.AdamWeightDecay(lr, weight_decay_rate=wd,
+                                                bias_correction=bias_correction), init, grads)
+  # GR's AdamWeightDecayOptimizer.apply_gradients, in float64 by hand; with bias correction
+  # the Adam term (not the decay) is scaled as in Model Garden's AdamWeightDecay.
   w = {k: v.astype(np.float64) for k, v in init.items()}
   m = {k: np.zeros_like(v) for k, v in w.items()}
   v2 = {k: np.zeros_like(v) for k, v in w.items()}
   norms = []
-  for g in grads:
+  for t, g in enumerate(grads, start=1):
     g, norm = _clip({k: x.astype(np.float64) for k, x in g.items()}, 1.0)
     norms.append(norm)
+    factor = np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t) if bias_correction else 1.0
     for k in w:
       m[k] = 0.9 * m[k] + 0.1 * g[k]
       v2[k] = 0.999 * v2[k] + 0.001 * g[k] ** 2
-      update = m[k] / (np.sqrt(v2[k]) + 1e-6)  # no bias correction
+      update = factor * m[k] / (np.sqrt(v2[k]) + 1e-6)
       if not _excluded(k):
         update = update + wd * w[k]
       w[k] = w[k] - lr * update
@@ -79,16 +83,20 @@ def test_adam_weight_decay_matches_gr(grad_scale):
     np.testing.assert_allclose(got[k], w[k], rtol=2e-5, atol=2e-6, err_msg=k)
 
 
-def test_adam_weight_decay_first_step_is_lr_sign():
-  # Without bias correction the first step is 0.1 g / (sqrt(0.001) |g| + eps) ~= 3.16 * lr * sign(g).
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_adam_weight_decay_first_step_size(bias_correction):
+  # Without bias correction the first step is 0.1 g / (sqrt(0.001) |g| + eps) ~= 3.16 * lr * sign(g);
+  # bias-corrected Adam moves each weight by ~lr.
   init = {"LayerNorm_gamma": np.ones([4], np.float32)}
   g = {"LayerNorm_gamma": np.array([1e-3, -2e-3, 3e-3, -4e-3], np.float32)}
-  got = _run_keras(optimization.AdamWeightDecay(0.1), init, [g])["LayerNorm_gamma"]
-  expected = 1.0 - 0.1 * (0.1 * g["LayerNorm_gamma"]) / (
-      np.sqrt(0.001) * np.abs(g["LayerNorm_gamma"]) + 1e-6)
-  np.testing.assert_allclose(got, expected, rtol=1e-6)
-  # Bias-corrected Adam would have moved each weight by ~lr = 0.1, not ~0.316.
-  np.testing.assert_allclose(np.abs(1.0 - got), 0.1 / np.sqrt(0.1), rtol=5e-2)
+  opt = optimization.AdamWeightDecay(0.1, bias_correction=bias_correction)
+  got = _run_keras(opt, init, [g])["LayerNorm_gamma"]
+  gg = g["LayerNorm_gamma"].astype(np.float64)
+  factor = np.sqrt(0.001) / 0.1 if bias_correction else 1.0
+  np.testing.assert_allclose(
+      got, 1.0 - 0.1 * factor * (0.1 * gg) / (np.sqrt(0.001) * np.abs(gg) + 1e-6), rtol=1e-6)
+  step = 0.1 if bias_correction else 0.1 / np.sqrt(0.1)
+  np.testing.assert_allclose(np.abs(1.0 - got), step, rtol=5e-2)  # eps is ~3 % of sqrt(v) here
 
 
 def test_lamb_matches_model_garden_formula():
@@ -132,6 +140,9 @@ def test_create_optimizer_types():
   assert isinstance(opt, optimization.LAMB)
   opt = optimization.create_optimizer(1e-4, 10, 2, "adamw", mixed_precision="float16")
   assert isinstance(optimization.inner_optimizer(opt), optimization.AdamWeightDecay)
+  assert not optimization.inner_optimizer(opt).bias_correction  # GR's update by default
+  opt = optimization.create_optimizer(1e-4, 10, 2, "adamw", adam_bias_correction=True)
+  assert opt.bias_correction and opt.get_config()["bias_correction"]
   with pytest.raises(ValueError, match="optimizer="):
     optimization.create_optimizer(1e-4, 10, 2, "sgd")
 
@@ -164,3 +175,20 @@ def test_layerwise_lr_decay_scales_each_layer_by_hand():
   for v, w0, path in zip(tvars, before, paths):
     np.testing.assert_allclose(w0 - v.numpy(), 0.01 * scales[path] * step, rtol=1e-4,
                                err_msg=path)
+
+
+def test_run_script_flags_reach_the_optimizer():
+  from types import SimpleNamespace  # pylint: disable=import-outside-toplevel
+  from run_scripts import common_flags  # pylint: disable=import-outside-toplevel
+  flags = SimpleNamespace(learning_rate=3e-5, optimizer="adamw", mixed_precision="float32",
+                          adam_bias_correction=True, layerwise_lr_decay=0.5)
+  opt = common_flags.optimizer_fn(flags, num_train_steps=100, num_warmup_steps=10)()
+  assert opt.bias_correction and opt.layerwise_lr_decay == 0.5
+  assert float(opt.learning_rate) == 0.0  # GR's warmup starts at 0
+  schedule = opt._learning_rate  # pylint: disable=protected-access
+  assert (schedule.init_lr, schedule.num_train_steps, schedule.num_warmup_steps) == (3e-5, 100, 10)
+  # run_pretraining has no --layerwise_lr_decay: one rate.
+  del flags.layerwise_lr_decay
+  flags.adam_bias_correction = False
+  opt = common_flags.optimizer_fn(flags, 100, 10)()
+  assert not opt.bias_correction and opt.layerwise_lr_decay == 1.0
