@@ -158,7 +158,7 @@ class AdamWeightDecay(_BertOptimizer):
     w <- w - lr * (m / (sqrt(v) + eps) + wd * w)     (wd = 0 for excluded variables)
 
   bias_correction=True: the Adam term is scaled by sqrt(1 - b2^t) / (1 - b1^t) (t = updates
-  so far + 1), the decay term is not, as Model Garden's AdamWeightDecay and HF's AdamW.
+  so far + 1) and the decay term is not, as in Model Garden's AdamWeightDecay.
   """
 
   def __init__(self, learning_rate=5e-5, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,

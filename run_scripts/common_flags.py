@@ -58,10 +58,10 @@ def define_common_flags():
   flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward and backward pass.")
   flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"],
                     "adamw: GR's AdamWeightDecay; lamb: LAMB (Model Garden / NVIDIA).")
-  # Ours: GR's AdamWeightDecay has no bias correction; Model Garden's and HF's AdamW do.
+  # Ours: GR's AdamWeightDecay has no bias correction; Model Garden's (and HF's AdamW) do.
   flags.DEFINE_bool("adam_bias_correction", False,
-                    "--optimizer=adamw with Adam's bias correction (as Model Garden and HF). "
-                    "False: GR's update.")
+                    "--optimizer=adamw with Adam's bias correction (Model Garden's "
+                    "AdamWeightDecay). False: GR's update.")
   flags.DEFINE_integer("gradient_accumulation_steps", 1,
                        "Split each train batch into this many micro-batches and apply their "
                        "mean gradient once (train_batch_size stays the batch per update).")
