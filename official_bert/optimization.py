@@ -195,9 +195,7 @@ class AdamWeightDecay(_BertOptimizer):
 def _adam_weight_decay_update(w, m, v, g, lr, beta_1, beta_2, epsilon, decay, correction=1.0):
   next_m = beta_1 * m + (1.0 - beta_1) * g
   next_v = beta_2 * v + (1.0 - beta_2) * tf.square(g)
-  update = next_m / (tf.sqrt(next_v) + epsilon)
-  if not isinstance(correction, float):  # a Python 1.0 keeps GR's expression untouched
-    update *= correction
+  update = next_m / (tf.sqrt(next_v) + epsilon) * correction  # x 1.0 is exact: GR's value
   if decay:
     update += decay * w
   return w - lr * update, next_m, next_v
