@@ -10,9 +10,18 @@ Formats (--input_format):
 Sentences come from a rule-based splitter (no model, nothing downloaded). Documents with fewer than
 --min_sentences sentences or --min_chars characters are dropped.
 
+With --task_name and --data_dir instead of --input_file, the corpus is a GLUE task's train text,
+for task-adaptive pre-training (MLM on the task's own sentences before fine-tuning; Gururangan
+et al., 2020): the sentences are taken as the task file has them (no splitting, no filters); an
+example's sentences stay together, and so do consecutive examples from one source (CoLA).
+
   python data_prep/prepare_corpus.py --input_file='wiki/*/wiki_*' --input_format=wikiextractor \
     --output_file=/tmp/wiki_sentences.txt
+  python data_prep/prepare_corpus.py --task_name=CoLA --data_dir=glue_data/CoLA \
+    --output_file=/tmp/cola_sentences.txt
 """
+
+import itertools
 
 import os
 import re
@@ -25,6 +34,7 @@ from absl import logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from official_bert import utils  # pylint: disable=wrong-import-position
+from official_bert.data import classifier  # pylint: disable=wrong-import-position
 
 FORMATS = ("wikiextractor", "wikitext", "gutenberg", "lines")
 
@@ -141,24 +151,42 @@ def read_lines(path):
       yield raw.decode("utf-8", "ignore").rstrip("\r\n")
 
 
-def prepare(input_files, output_file, fmt, min_sentences=2, min_chars=50):
-  """Writes GR's input format for all `input_files` to `output_file`; returns (docs, sentences)."""
+def task_documents(task_name, data_dir):
+  """A task's train examples as documents: lists of the examples' sentences (text_a, text_b)."""
+  examples = classifier.get_processor(task_name).get_train_examples(data_dir)
+  for _, group in itertools.groupby(examples, key=lambda e: e.document or e.guid):
+    yield [text.strip() for e in group for text in (e.text_a, e.text_b) if text and text.strip()]
+
+
+def write_documents(docs, output_file):
+  """Writes documents (lists of sentences) in GR's input format; returns (docs, sentences)."""
   num_docs = num_sentences = 0
   with utils.atomic_open(output_file, "w") as out:
-    for path in input_files:
-      for doc in documents(read_lines(path), fmt, min_sentences, min_chars):
-        if num_docs:
-          out.write("\n")
-        out.write("\n".join(doc) + "\n")
-        num_docs += 1
-        num_sentences += len(doc)
+    for doc in docs:
+      if not doc:
+        continue
+      if num_docs:
+        out.write("\n")
+      out.write("\n".join(doc) + "\n")
+      num_docs += 1
+      num_sentences += len(doc)
   logging.info("Wrote %d documents, %d sentences to %s", num_docs, num_sentences, output_file)
   return num_docs, num_sentences
+
+
+def prepare(input_files, output_file, fmt, min_sentences=2, min_chars=50):
+  """Writes GR's input format for all `input_files` to `output_file`; returns (docs, sentences)."""
+  docs = (doc for path in input_files
+          for doc in documents(read_lines(path), fmt, min_sentences, min_chars))
+  return write_documents(docs, output_file)
 
 
 def _define_flags():
   # Defined only when run as a script, so the module imports next to other tools' flags.
   flags.DEFINE_string("input_file", None, "Raw corpus files: comma-separated files or globs.")
+  flags.DEFINE_string("task_name", None, "Instead of --input_file: the GLUE task (as "
+                      "run_classifier's --task_name) whose train sentences make the corpus.")
+  flags.DEFINE_string("data_dir", None, "With --task_name: the task's GLUE folder.")
   flags.DEFINE_string("output_file", None, "Output text file (GR's pre-training input format).")
   flags.DEFINE_enum("input_format", "lines", FORMATS, "Layout of the raw input (see the docstring).")
   flags.DEFINE_integer("min_sentences", 2, "Drop documents with fewer sentences.")
@@ -170,12 +198,19 @@ FLAGS = flags.FLAGS
 
 def main(_):
   logging.set_verbosity(logging.INFO)
-  prepare(utils.expand_globs(FLAGS.input_file, "input_file"), FLAGS.output_file,
-          FLAGS.input_format, FLAGS.min_sentences, FLAGS.min_chars)
+  if bool(FLAGS.input_file) == bool(FLAGS.task_name):
+    raise app.UsageError("give either --input_file (a raw corpus) or --task_name and --data_dir "
+                         "(a GLUE task's train text), not both")
+  if FLAGS.task_name:
+    if not FLAGS.data_dir:
+      raise app.UsageError("--task_name needs --data_dir, the task's GLUE folder")
+    write_documents(task_documents(FLAGS.task_name, FLAGS.data_dir), FLAGS.output_file)
+  else:
+    prepare(utils.expand_globs(FLAGS.input_file, "input_file"), FLAGS.output_file,
+            FLAGS.input_format, FLAGS.min_sentences, FLAGS.min_chars)
 
 
 if __name__ == "__main__":
   _define_flags()
-  flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("output_file")
   app.run(main)

@@ -4,6 +4,8 @@ import functools
 import json
 import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -461,3 +463,43 @@ def test_prepare_corpus_formats():
         " = B = ", " Alone . "]
   docs = list(prepare_corpus.documents(wt, "wikitext", min_sentences=1, min_chars=1))
   assert docs == [["Text one .", "More text here .", "Para two ."], ["Alone ."]]
+
+
+def test_prepare_corpus_from_a_task_keeps_sources_and_pairs_together(tmp_path):
+  cola = tmp_path / "CoLA"
+  cola.mkdir()
+  (cola / "train.tsv").write_text(
+      "gj04\t1\t\tOne more and I'm giving up.\n"
+      "gj04\t0\t*\tOne more or giving up I'm.\n"
+      "bc01\t1\t\tThe sailors rode the breeze.\n"
+      "gj04\t1\t\tBack to the first source.\n", encoding="utf-8")
+  assert [e.document for e in
+          prepare_corpus.classifier.get_processor("cola").get_train_examples(str(cola))] == [
+              "gj04", "gj04", "bc01", "gj04"]
+  out = str(tmp_path / "cola.txt")
+  assert prepare_corpus.write_documents(prepare_corpus.task_documents("CoLA", str(cola)), out) == (3, 4)
+  # Consecutive rows of one source form a document; sentences are not re-split or filtered.
+  assert open(out, encoding="utf-8").read() == (
+      "One more and I'm giving up.\nOne more or giving up I'm.\n\n"
+      "The sailors rode the breeze.\n\nBack to the first source.\n")
+  # What create_pretraining_data reads back: the same documents (one id per character here).
+  docs = list(pretraining.iter_documents([out], lambda line: [ord(c) for c in line[:2]]))
+  assert [[bytes(s).decode() for s in d] for d in docs] == [["On", "On"], ["Th"], ["Ba"]]
+
+  # A pair task (the RTE fixture): each example's two sentences are one document.
+  rte = os.path.join(os.path.dirname(__file__), "fixtures", "glue", "RTE")
+  docs = list(prepare_corpus.task_documents("rte", rte))
+  with open(os.path.join(rte, "train.tsv"), encoding="utf-8") as f:
+    rows = [line.rstrip("\n").split("\t") for line in f][1:]
+  assert docs == [[r[1], r[2]] for r in rows]
+
+
+def test_prepare_corpus_flags_want_one_source(tmp_path):
+  script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data_prep", "prepare_corpus.py")
+  for args, message in [([], "either --input_file"),
+                        (["--input_file=x.txt", "--task_name=cola"], "not both"),
+                        (["--task_name=cola"], "--task_name needs --data_dir")]:
+    proc = subprocess.run([sys.executable, script, f"--output_file={tmp_path}/o.txt"] + args,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-500:]
+  assert not os.path.exists(tmp_path / "o.txt")

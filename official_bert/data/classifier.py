@@ -28,13 +28,16 @@ class InputExample:
   guid: unique id (GR's scheme, e.g. "dev-3"). text_a / text_b: untokenized sentences (text_b
   None for single-sentence tasks). label: a label string, a float for regression, or a dummy
   label for test examples (as GR). index: the `index` / `id` column of a GLUE test file, used
-  as the id in GLUE submission files (None where the file has none).
+  as the id in GLUE submission files (None where the file has none). document: the text's
+  source where the file names one (CoLA's first column), so that a pre-training corpus made from
+  the train set keeps each source's sentences together.
   """
   guid: str
   text_a: str
   text_b: Optional[str] = None
   label: Union[str, float, None] = None
   index: Optional[str] = None
+  document: Optional[str] = None
 
 
 class PaddingInputExample:
@@ -190,7 +193,7 @@ class ColaProcessor(DataProcessor):
       return InputExample(guid=f"test-{i}", text_a=row[1], label="0", index=row[0])
     row.need(4)
     return InputExample(guid=f"{set_type}-{i}", text_a=row[3],
-                        label=self._label(row, 1, set_type))
+                        label=self._label(row, 1, set_type), document=row[0])
 
 
 class Sst2Processor(DataProcessor):
