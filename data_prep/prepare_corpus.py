@@ -22,7 +22,6 @@ example's sentences stay together, and so do consecutive examples from one sourc
 """
 
 import itertools
-
 import os
 import re
 import sys
@@ -34,7 +33,6 @@ from absl import logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from official_bert import utils  # pylint: disable=wrong-import-position
-from official_bert.data import classifier  # pylint: disable=wrong-import-position
 
 FORMATS = ("wikiextractor", "wikitext", "gutenberg", "lines")
 
@@ -153,6 +151,7 @@ def read_lines(path):
 
 def task_documents(task_name, data_dir):
   """A task's train examples as documents: lists of the examples' sentences (text_a, text_b)."""
+  from official_bert.data import classifier  # pylint: disable=import-outside-toplevel
   examples = classifier.get_processor(task_name).get_train_examples(data_dir)
   for _, group in itertools.groupby(examples, key=lambda e: e.document or e.guid):
     yield [text.strip() for e in group for text in (e.text_a, e.text_b) if text and text.strip()]

@@ -16,6 +16,7 @@ from data_prep import inspect_tfrecords
 from data_prep import prepare_corpus
 from data_prep import pretraining_pipeline as pp
 from official_bert import tokenization
+from official_bert.data import classifier
 from official_bert.data import pretraining
 
 S, P = 128, 20
@@ -474,7 +475,7 @@ def test_prepare_corpus_from_a_task_keeps_sources_and_pairs_together(tmp_path):
       "bc01\t1\t\tThe sailors rode the breeze.\n"
       "gj04\t1\t\tBack to the first source.\n", encoding="utf-8")
   assert [e.document for e in
-          prepare_corpus.classifier.get_processor("cola").get_train_examples(str(cola))] == [
+          classifier.get_processor("cola").get_train_examples(str(cola))] == [
               "gj04", "gj04", "bc01", "gj04"]
   out = str(tmp_path / "cola.txt")
   assert prepare_corpus.write_documents(prepare_corpus.task_documents("CoLA", str(cola)), out) == (3, 4)
