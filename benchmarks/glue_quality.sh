@@ -68,7 +68,7 @@ fi
 
 start=$(date +%s)
 INIT=$MINILM/bert_model.ckpt
-if [[ -n ${TAPT_STEPS:-} ]]; then
+if [[ -n ${TAPT_STEPS:-} && ! -f $OUT.tapt/model.ckpt-$TAPT_STEPS.index ]]; then  # done: RESUME skips it
   mkdir -p "$OUT.tapt"
   "$PY" data_prep/prepare_corpus.py --task_name="$TASK" --data_dir="$DATA/glue/$TASK" \
     --output_file="$OUT.tapt/corpus.txt"
@@ -83,8 +83,8 @@ if [[ -n ${TAPT_STEPS:-} ]]; then
     --max_seq_length=64 --max_predictions_per_seq=10 --num_train_steps="$TAPT_STEPS" \
     --num_warmup_steps=$((TAPT_STEPS / 10)) --learning_rate=1e-4 --adam_bias_correction \
     --save_checkpoints_steps="$TAPT_STEPS" --iterations_per_loop=20
-  INIT=$OUT.tapt/model.ckpt-$TAPT_STEPS
 fi
+[[ -z ${TAPT_STEPS:-} ]] || INIT=$OUT.tapt/model.ckpt-$TAPT_STEPS
 "$PY" run_scripts/run_classifier.py --task_name="$TASK" --do_train --do_eval \
   --data_dir="$DATA/glue/$TASK" --vocab_file="$MINILM/vocab.txt" --do_lower_case=True \
   --bert_config_file="$MINILM/bert_config.json" --init_checkpoint="$INIT" \

@@ -197,9 +197,11 @@ FLAGS = flags.FLAGS
 
 def main(_):
   logging.set_verbosity(logging.INFO)
-  if bool(FLAGS.input_file) == bool(FLAGS.task_name):
+  if not FLAGS.input_file and not FLAGS.task_name:
     raise app.UsageError("give either --input_file (a raw corpus) or --task_name and --data_dir "
-                         "(a GLUE task's train text), not both")
+                         "(a GLUE task's train text)")
+  if FLAGS.input_file and FLAGS.task_name:
+    raise app.UsageError("--input_file and --task_name are two sources of text: give one, not both")
   if FLAGS.task_name:
     if not FLAGS.data_dir:
       raise app.UsageError("--task_name needs --data_dir, the task's GLUE folder")
