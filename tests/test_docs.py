@@ -353,3 +353,30 @@ def test_demo_script_runs(tmp_path):
                         check=False)
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
   assert "P(paraphrase)=" in proc.stdout and "== done" in proc.stdout
+
+
+def _slug(heading):
+  """GitHub's anchor for a markdown heading."""
+  return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_docs_resolve():
+  docs = DOCS + ("RESULTS.md", "docs/DESIGN.md")
+  checked = 0
+  for doc in docs:
+    with open(os.path.join(ROOT, doc), encoding="utf-8") as f:
+      text = f.read()
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+      if re.match(r"^[a-z]+:", target):
+        continue
+      path, _, anchor = target.partition("#")
+      path = os.path.normpath(os.path.join(os.path.dirname(doc), path)) if path else doc
+      assert os.path.exists(os.path.join(ROOT, path)), f"{doc}: {target}"
+      if anchor:
+        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+          slugs = {_slug(h) for h in re.findall(r"^#+ (.*)$", f.read(), re.M)}
+        assert anchor in slugs, f"{doc}: {target} (no such heading)"
+      checked += 1
+    for script in re.findall(r"\bbenchmarks/\w+\.(?:py|sh)", text):
+      assert os.path.exists(os.path.join(ROOT, script)), f"{doc}: {script}"
+  assert checked >= 10, checked
