@@ -286,17 +286,21 @@ def _keras_hub_backbone(config):
       num_segments=config.type_vocab_size)
 
 
-def read_keras_hub(path):
-  """{GR name: array}, BertConfig from a keras-hub BertBackbone preset directory."""
-  import keras_hub  # pylint: disable=import-outside-toplevel
-  backbone = keras_hub.models.BertBackbone.from_preset(path)
-  c = backbone.get_config()
-  config = configs.BertConfig(
+def _keras_hub_config(c):
+  """BertConfig from a keras-hub BertBackbone config dict."""
+  return configs.BertConfig(
       vocab_size=c["vocabulary_size"], hidden_size=c["hidden_dim"],
       num_hidden_layers=c["num_layers"], num_attention_heads=c["num_heads"],
       intermediate_size=c["intermediate_dim"], hidden_act="gelu",
       hidden_dropout_prob=c["dropout"], attention_probs_dropout_prob=c["dropout"],
       max_position_embeddings=c["max_sequence_length"], type_vocab_size=c["num_segments"])
+
+
+def read_keras_hub(path):
+  """{GR name: array}, BertConfig from a keras-hub BertBackbone preset directory."""
+  import keras_hub  # pylint: disable=import-outside-toplevel
+  backbone = keras_hub.models.BertBackbone.from_preset(path)
+  config = _keras_hub_config(backbone.get_config())
   by_path = {v.path: v.numpy() for v in backbone.weights}
   weights = {}
   for gr, kh, shape in _keras_hub_rules(config):
@@ -390,9 +394,14 @@ def read_keras(path):
 
 
 def resolve_pretrained(path):
-  """`pip:<package>` -> the directory of weights that package ships; other paths unchanged."""
+  """`pip:<package>` -> the directory of weights that package ships; a preset name (see
+  official_bert.presets) -> its weights, or an error saying what to pass instead; existing
+  paths unchanged."""
   if not path.startswith("pip:"):
-    return path
+    if tf.io.gfile.exists(path) or tf.io.gfile.exists(path + ".index"):
+      return path
+    from official_bert import presets  # pylint: disable=import-outside-toplevel
+    return presets.checkpoint_path(path)
   package = path[len("pip:"):]
   if package != MINILM_PACKAGE:
     raise ValueError(f"{path}: unknown weights package; known: pip:{MINILM_PACKAGE}")
@@ -442,6 +451,21 @@ def detect_format(path):
   return "tf2" if "_CHECKPOINTABLE_OBJECT_GRAPH" in keys else "tf1"
 
 
+def read_config(path, fmt=None):
+  """The BertConfig stored with an hf / keras / keras_hub directory (without its weights)."""
+  path = resolve_pretrained(path)
+  fmt = fmt or detect_format(path)
+  if fmt == "hf":
+    return configs.BertConfig.from_json_file(os.path.join(path, "config.json"))
+  if fmt == "keras":
+    return configs.BertConfig.from_json_file(os.path.join(path, "bert_config.json"))
+  if fmt == "keras_hub":
+    with tf.io.gfile.GFile(os.path.join(path, "config.json")) as f:
+      return _keras_hub_config(json.load(f)["config"])
+  raise ValueError(f"{path}: a {fmt} checkpoint keeps its config in a separate "
+                   "bert_config.json")
+
+
 def read_weights(path, input_format=None):
   """{GR name: array} and BertConfig (None for tf1, whose config is a separate file)."""
   fmt = input_format or detect_format(path)
@@ -458,6 +482,7 @@ def read_weights(path, input_format=None):
 def restore_encoder(model, init_checkpoint, input_format=None):
   """Initialises `model` from any supported checkpoint: the encoder must match; heads are
   restored when present and otherwise left at their initialisation (logged)."""
+  init_checkpoint = resolve_pretrained(init_checkpoint)
   fmt = input_format or detect_format(init_checkpoint)
   if not model.built:
     model.build()
