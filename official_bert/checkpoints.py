@@ -213,15 +213,27 @@ def read_hf(path):
   return weights, config
 
 
-def write_hf(weights, config, output_dir):
-  """Writes model.safetensors + config.json in HF's layout (BertModel, or BertForPreTraining
-  names when MLM/NSP heads are present)."""
+def hf_architecture(weights):
+  """The HF class that holds `weights` (GR names): which heads they have."""
+  if any(n.startswith("cls/predictions/") for n in weights):
+    return "BertForPreTraining"
+  if any(n.startswith("cls/squad/") for n in weights):
+    return "BertForQuestionAnswering"
+  if "output_weights" in weights:  # also what BertForTokenClassification reads
+    return "BertForSequenceClassification"
+  return "BertModel"
+
+
+def write_hf(weights, config, output_dir, do_lower_case=None):
+  """Writes model.safetensors + config.json in HF's layout: BertModel names for an encoder,
+  else the names of the HF class with the same heads (hf_architecture). do_lower_case (when
+  known) goes to tokenizer_config.json for HF's BertTokenizer (vocab.txt is the caller's)."""
   from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
-  has_heads = any(not n.startswith("bert/") for n in weights)
+  architecture = hf_architecture(weights)
   tensors = {}
   for name, value in weights.items():
     hf, transposed = gr_to_hf_name(name)
-    if not has_heads:
+    if architecture == "BertModel":
       hf = hf[len("bert."):]
     tensors[hf] = np.ascontiguousarray(value.T if transposed else value)
   tf.io.gfile.makedirs(output_dir)
@@ -229,11 +241,22 @@ def write_hf(weights, config, output_dir):
   with atomic_path(target) as tmp:
     save_file(tensors, tmp, metadata={"format": "pt"})
   hf_config = config.to_hf_dict()
-  if has_heads:
-    hf_config["architectures"] = ["BertForPreTraining"]
-  with atomic_path(os.path.join(output_dir, "config.json")) as tmp:
+  hf_config["architectures"] = [architecture]
+  if architecture == "BertForSequenceClassification":
+    num_labels = int(np.shape(weights["output_weights"])[0])
+    hf_config["id2label"] = {str(i): f"LABEL_{i}" for i in range(num_labels)}
+    hf_config["label2id"] = {f"LABEL_{i}": i for i in range(num_labels)}
+  _write_json(hf_config, os.path.join(output_dir, "config.json"))
+  if do_lower_case is not None:
+    _write_json({"tokenizer_class": "BertTokenizer", "do_lower_case": bool(do_lower_case),
+                 "model_max_length": config.max_position_embeddings},
+                os.path.join(output_dir, "tokenizer_config.json"))
+
+
+def _write_json(obj, path):
+  with atomic_path(path) as tmp:
     with tf.io.gfile.GFile(tmp, "w") as f:
-      f.write(json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
+      f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 # ----------------------------------------------------------------------------- keras-hub
@@ -336,11 +359,16 @@ def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=
   backbone.save_to_preset(tmp)
   if vocab_file:
     import keras_hub  # pylint: disable=import-outside-toplevel
-    keras_hub.models.BertTokenizer(vocabulary=vocab_file,
-                                   lowercase=do_lower_case).save_to_preset(tmp)
+    # GR strips accents exactly when it lower-cases (BasicTokenizer, do_lower_case).
+    keras_hub.models.BertTokenizer(vocabulary=vocab_file, lowercase=do_lower_case,
+                                   strip_accents=do_lower_case).save_to_preset(tmp)
   if tf.io.gfile.exists(output_dir):
     for name in tf.io.gfile.listdir(tmp):
-      tf.io.gfile.rename(os.path.join(tmp, name), os.path.join(output_dir, name), overwrite=True)
+      name = name.rstrip("/")
+      target = os.path.join(output_dir, name)
+      if tf.io.gfile.isdir(target):  # e.g. assets/ of an earlier export: replaced whole
+        tf.io.gfile.rmtree(target)
+      tf.io.gfile.rename(os.path.join(tmp, name), target, overwrite=True)
     tf.io.gfile.rmtree(tmp)
   else:
     tf.io.gfile.rename(tmp, output_dir)
@@ -349,18 +377,26 @@ def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=
 # ----------------------------------------------------------------------------- ours (Keras)
 
 KERAS_WEIGHTS = "model.weights.h5"
+KERAS_MODEL = "model.json"  # the model's Keras config: which class holds the weights
 
 
 def model_for_weights(weights, config):
-  """Our model class that holds `weights`: BertPretrainer with MLM heads, else BertModel."""
+  """Our model that holds `weights`: BertPretrainer (MLM heads), BertSpanLabeler (SQuAD head),
+  BertClassifier (a top-level output projection), else BertModel."""
   from official_bert import models, encoder  # pylint: disable=import-outside-toplevel
   if any(n.startswith("cls/predictions") for n in weights):
     return models.BertPretrainer(config)
+  if any(n.startswith("cls/squad/") for n in weights):
+    return models.BertSpanLabeler(config)
+  if "output_weights" in weights:
+    return models.BertClassifier(config, num_labels=np.shape(weights["output_weights"])[0])
   return encoder.BertModel(config)
 
 
 def write_keras(weights, config, output_dir):
-  """Our format: Keras `model.weights.h5` of BertPretrainer (or BertModel) + bert_config.json."""
+  """Our format: Keras `model.weights.h5` of the model holding `weights` (model_for_weights),
+  its Keras config `model.json`, and bert_config.json."""
+  import keras  # pylint: disable=import-outside-toplevel
   model = model_for_weights(weights, config)
   assign_weights(model, weights, source="weights to save")
   tf.io.gfile.makedirs(output_dir)
@@ -370,24 +406,34 @@ def write_keras(weights, config, output_dir):
   with atomic_path(target) as tmp:
     tf.io.gfile.copy(local_tmp, tmp, overwrite=True)
   os.remove(local_tmp)
+  _write_json(keras.saving.serialize_keras_object(model), os.path.join(output_dir, KERAS_MODEL))
   config.to_json_file(os.path.join(output_dir, "bert_config.json"))
 
 
 def read_keras(path):
   """{GR name: array}, BertConfig from our Keras format directory."""
-  config = configs.BertConfig.from_json_file(os.path.join(path, "bert_config.json"))
+  import keras  # pylint: disable=import-outside-toplevel
   from official_bert import models, encoder  # pylint: disable=import-outside-toplevel
+  config = configs.BertConfig.from_json_file(os.path.join(path, "bert_config.json"))
   weights_file = os.path.join(path, KERAS_WEIGHTS)
+  model_file = os.path.join(path, KERAS_MODEL)
+  if tf.io.gfile.exists(model_file):
+    with tf.io.gfile.GFile(model_file) as f:
+      candidates = [keras.saving.deserialize_keras_object(json.load(f))]
+  else:  # written before model.json existed
+    candidates = [models.BertPretrainer(config), encoder.BertModel(config)]
   errors = []
-  for model in (models.BertPretrainer(config), encoder.BertModel(config)):
-    model.build()
+  for model in candidates:
+    if not model.built:  # deserialize_keras_object builds
+      model.build()
     try:
       model.load_weights(weights_file)
       return get_weights(model), config
     except ValueError as e:
       errors.append(str(e).splitlines()[0])
-  raise CheckpointMismatchError(f"{weights_file}: fits neither BertPretrainer nor BertModel "
-                                f"for {path}/bert_config.json: {errors}")
+  raise CheckpointMismatchError(
+      f"{weights_file}: does not fit {[type(m).__name__ for m in candidates]} "
+      f"for {path}/bert_config.json: {errors}")
 
 
 # ----------------------------------------------------------------------------- any format
@@ -469,6 +515,8 @@ def read_config(path, fmt=None):
 def read_weights(path, input_format=None):
   """{GR name: array} and BertConfig (None for tf1, whose config is a separate file)."""
   fmt = input_format or detect_format(path)
+  if fmt == "keras" and detect_format(path) == "tf2":
+    fmt = "tf2"  # a Keras model's training checkpoint (model.ckpt-N of official_bert.training)
   if fmt in ("tf1", "tf2"):
     if tf.io.gfile.isdir(path):
       path = _checkpoint_prefix(path) or path

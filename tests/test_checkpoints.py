@@ -212,3 +212,15 @@ def test_restore_encoder_from_our_training_checkpoint(tmp_path):
   for name, value in checkpoints.get_weights(clf).items():
     if name.startswith("bert/"):
       assert np.array_equal(value, weights[name]), name
+
+
+@pytest.mark.parametrize("make", [lambda: models.BertClassifier(TINY, 5),
+                                  lambda: models.BertSpanLabeler(TINY)],
+                         ids=["classifier", "span_labeler"])
+def test_fine_tuned_heads_round_trip_through_keras_format(make, tmp_path):
+  """Our Keras format keeps a fine-tuned model's head: the class comes back from model.json."""
+  weights = _random_weights(make())
+  checkpoints.write_keras(weights, TINY, str(tmp_path / "keras"))
+  again, config = checkpoints.read_keras(str(tmp_path / "keras"))
+  assert config == TINY
+  _assert_same(weights, again)
