@@ -224,3 +224,43 @@ def test_fine_tuned_heads_round_trip_through_keras_format(make, tmp_path):
   again, config = checkpoints.read_keras(str(tmp_path / "keras"))
   assert config == TINY
   _assert_same(weights, again)
+
+
+def _squad_texts(data_dir, limit):
+  import zipfile  # pylint: disable=import-outside-toplevel
+  with zipfile.ZipFile(os.path.join(data_dir, "squad", "dev-v1.1.json.zip")) as z:
+    data = json.loads(z.read("dev-v1.1.json"))["data"]
+  texts = []
+  for article in data:
+    texts.append(article["title"])
+    for para in article["paragraphs"]:
+      texts.append(para["context"])
+      for qa in para["qas"]:
+        texts.append(qa["question"])
+        texts.extend(a["text"] for a in qa["answers"])
+  return texts[:limit]
+
+
+@pytest.mark.parametrize("do_lower_case", [True, False], ids=["uncased", "cased"])
+def test_keras_hub_tokenizer_of_our_export_matches_gr(do_lower_case, data_dir, uncased_vocab,
+                                                      cased_vocab, tmp_path):
+  """keras-hub's own tokenizer, loaded from our export, against GR's FullTokenizer."""
+  import unicodedata  # pylint: disable=import-outside-toplevel
+  import keras_hub  # pylint: disable=import-outside-toplevel
+  vocab = uncased_vocab if do_lower_case else cased_vocab
+  gr = gr_reference.load_gr_module("tokenization").FullTokenizer(vocab, do_lower_case)
+  config = TINY.replace(vocab_size=len(gr.vocab))
+  checkpoints.write_keras_hub(checkpoints.get_weights(encoder.BertModel(config)), config,
+                              str(tmp_path / "kh"), vocab, do_lower_case)
+  tokenizer = keras_hub.models.BertTokenizer.from_preset(str(tmp_path / "kh"))
+  texts = _squad_texts(data_dir, 3000) + ["café", "Café Noël à Zürich", "naïve résumé"]
+  ids = tokenizer(texts)
+  ids = ids.to_list() if hasattr(ids, "to_list") else ids
+  differ = [t for t, k in zip(texts, ids)
+            if [int(i) for i in k] != gr.convert_tokens_to_ids(gr.tokenize(t))]
+  # keras-hub lower-cases with NFKC case folding ("5½" -> "51⁄2"), GR with str.lower(): texts
+  # holding compatibility characters can differ for uncased models; every other text is equal.
+  assert all(do_lower_case and unicodedata.normalize("NFKC", t) != unicodedata.normalize(
+      "NFC", t) for t in differ), differ[:5]
+  assert len(differ) <= 10, len(differ)
+  assert not any("é" in t for t in differ)  # accents: stripped exactly when GR strips them
