@@ -543,3 +543,56 @@ def restore_encoder(model, init_checkpoint, input_format=None):
     logging.info("Not in the checkpoint, kept at initialisation: %s", missing)
   if unexpected:
     logging.info("In the checkpoint, not used by this model: %s", unexpected)
+
+
+OUTPUT_FORMATS = ("tf1", "hf", "keras_hub", "keras")
+
+
+def convert(input_path, output_format, output_dir, input_format=None, bert_config_file=None,
+            vocab_file=None, do_lower_case=None):
+  """Reads weights in any format (auto-detected unless given) and writes them in
+  `output_format`, with bert_config.json / config.json and the vocabulary.
+
+  tf1 and tf2 inputs keep their config in bert_config.json beside them (or bert_config_file).
+  vocab_file and do_lower_case default to what the input folder says (see
+  official_bert.presets); do_lower_case then defaults to True. Returns the output format's
+  number of variables written.
+  """
+  from official_bert import presets  # pylint: disable=import-outside-toplevel
+  if output_format not in OUTPUT_FORMATS:
+    raise ValueError(f"output format {output_format!r}: one of {OUTPUT_FORMATS}")
+  path = resolve_pretrained(input_path)
+  fmt = input_format or detect_format(path)
+  weights, config = read_weights(path, fmt)
+  folder = path.rstrip("/") if tf.io.gfile.isdir(path) else os.path.dirname(path)
+  if config is None:
+    config_file = bert_config_file or os.path.join(folder, "bert_config.json")
+    if not tf.io.gfile.exists(config_file):
+      raise FileNotFoundError(f"bert_config_file: {config_file} not found; give the GR "
+                              "bert_config.json that goes with this checkpoint")
+    config = configs.BertConfig.from_json_file(config_file)
+  # Validate against the architecture before writing anything.
+  assign_weights(model_for_weights(weights, config), weights, source=input_path)
+  vocab = vocab_file or presets.folder_vocab(folder)
+  if vocab and not tf.io.gfile.exists(vocab):
+    raise FileNotFoundError(f"vocab_file: {vocab} not found")
+  if do_lower_case is None:
+    do_lower_case = presets.folder_do_lower_case(folder)
+  if do_lower_case is None:
+    do_lower_case = True
+  tf.io.gfile.makedirs(output_dir)
+  if output_format == "tf1":
+    write_tf1(weights, os.path.join(output_dir, "bert_model.ckpt"))
+    config.to_json_file(os.path.join(output_dir, "bert_config.json"))
+  elif output_format == "hf":
+    write_hf(weights, config, output_dir, do_lower_case=do_lower_case if vocab else None)
+  elif output_format == "keras_hub":
+    write_keras_hub(weights, config, output_dir, vocab, do_lower_case)
+  else:
+    write_keras(weights, config, output_dir)
+  if vocab:
+    with atomic_path(os.path.join(output_dir, "vocab.txt")) as tmp:
+      tf.io.gfile.copy(vocab, tmp, overwrite=True)
+  logging.info("Wrote %d variables (%s, read as %s) to %s", len(weights), output_format, fmt,
+               output_dir)
+  return len(weights)

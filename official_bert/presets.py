@@ -105,7 +105,7 @@ def _case_from_name(path):
   return None
 
 
-def _folder_case(path):
+def folder_do_lower_case(path):
   """do_lower_case from an HF tokenizer_config.json or keras-hub tokenizer.json, else the name."""
   hf = os.path.join(path, "tokenizer_config.json")
   kh = os.path.join(path, "tokenizer.json")
@@ -125,7 +125,8 @@ def _folder_case(path):
   return _case_from_name(path)
 
 
-def _folder_vocab(path):
+def folder_vocab(path):
+  """The vocabulary file of a checkpoint folder (GR / HF vocab.txt, keras-hub's asset), or None."""
   for name in ("vocab.txt", os.path.join("assets", "tokenizer", "vocabulary.txt")):
     if tf.io.gfile.exists(os.path.join(path, name)):
       return os.path.join(path, name)
@@ -158,7 +159,7 @@ def resolve(name_or_dir):
     path = name_or_dir.rstrip("/") or "/"
     fmt = checkpoints.detect_format(path)
     return Preset(name=path, config=_folder_config(path, fmt), weights=path,
-                  vocab_file=_folder_vocab(path), do_lower_case=_folder_case(path))
+                  vocab_file=folder_vocab(path), do_lower_case=folder_do_lower_case(path))
   key = canonical_name(name_or_dir)
   if key is None:
     raise _no_such_preset(name_or_dir)
