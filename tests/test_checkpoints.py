@@ -406,3 +406,20 @@ def test_training_checkpoint_exports_to_gr_tf1(trained, tmp_path):
   ours = trained["pretrainer"].bert(_INPUTS)["sequence_output"].numpy()
   np.testing.assert_allclose(ours[_REAL], np.load(work / "gr_sequence_output.npy")[_REAL],
                              atol=1e-5)
+
+
+def test_convert_cli_names_without_weights_and_missing_config_are_one_line_errors(trained,
+                                                                                  tmp_path):
+  result = _convert("--input=bert-base-uncased", "--output_format=hf",
+                    f"--output_dir={tmp_path}/out")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert "uncased_L-12_H-768_A-12.zip" in result.stderr
+  (tmp_path / "lone").mkdir()
+  for name in os.listdir(trained["root"] / "pretrain"):
+    if name.startswith("model.ckpt-3"):
+      tf.io.gfile.copy(str(trained["root"] / "pretrain" / name), str(tmp_path / "lone" / name))
+  result = _convert(f"--input={tmp_path}/lone/model.ckpt-3", "--output_format=tf1",
+                    f"--output_dir={tmp_path}/out")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert "bert_config.json not found" in result.stderr
+  assert not os.path.exists(tmp_path / "out" / "bert_model.ckpt.index")
