@@ -200,6 +200,21 @@ def checkpoint_path(name):
   return name
 
 
+def checkpoint_files(init_checkpoint):
+  """{bert_config_file, vocab_file, do_lower_case} that an --init_checkpoint provides: those of
+  its folder (a GR release folder, a training output_dir, HF, ours; for a checkpoint prefix,
+  the folder it is in) or of a preset with weights. Values not found are None."""
+  path = checkpoints.resolve_pretrained(init_checkpoint)
+  folder = path.rstrip("/") if tf.io.gfile.isdir(path) else os.path.dirname(path)
+  config_file = os.path.join(folder, "bert_config.json")
+  if not tf.io.gfile.exists(config_file):
+    hf_config = os.path.join(folder, "config.json")  # configs reads HF's dialect too
+    config_file = hf_config if (tf.io.gfile.exists(hf_config) and
+                                checkpoints.detect_format(folder) == "hf") else None
+  return dict(bert_config_file=config_file, vocab_file=folder_vocab(folder),
+              do_lower_case=folder_do_lower_case(folder))
+
+
 def build_model(cls, preset, load_weights=True, **kwargs):
   """`cls(config, **kwargs)` for a preset, its weights restored (encoder, and heads that the
   checkpoint has) when it has weights and `load_weights`."""

@@ -112,3 +112,46 @@ def test_minilm_preset_loads_the_package_weights():
   assert found.do_lower_case and os.path.exists(found.vocab_file)
   random = encoder.BertModel.from_preset("all_minilm_l6_v2", load_weights=False)
   assert not np.array_equal(random.embedding_table.numpy(), model.embedding_table.numpy())
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _extract_features(*flags):
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  return subprocess.run([sys.executable, "-m", "official_bert.cli.extract_features", *flags],
+                        env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True)
+
+
+def test_init_checkpoint_dir_provides_config_and_vocab(tmp_path):
+  """--init_checkpoint=DIR of a GR release folder: no --bert_config_file / --vocab_file."""
+  import json  # pylint: disable=import-outside-toplevel
+  model = encoder.BertModel(TINY)
+  model.build()
+  rng = np.random.default_rng(2)
+  weights = {n: (0.2 * rng.normal(size=v.shape)).astype(np.float32)
+             for n, v in checkpoints.model_variables(model).items()}
+  checkpoints.assign_weights(model, weights)
+  folder = _gr_release_folder(str(tmp_path), weights)
+  (tmp_path / "input.txt").write_text("W1 w2 w3 ||| w4 w5\n")
+  result = _extract_features(f"--input_file={tmp_path}/input.txt",
+                             f"--output_file={tmp_path}/out.jsonl", f"--init_checkpoint={folder}",
+                             "--layers=-1", "--max_seq_length=12")
+  assert result.returncode == 0, result.stderr[-3000:]
+  row = json.loads((tmp_path / "out.jsonl").read_text())
+  tokens = [f["token"] for f in row["features"]]
+  assert tokens == ["[CLS]", "w1", "w2", "w3", "[SEP]", "w4", "w5", "[SEP]"]  # lower-cased
+  vocab = (tmp_path / "uncased_L-2_H-20_A-4" / "vocab.txt").read_text().split()
+  ids = np.array([[vocab.index(t) for t in tokens]], np.int32)
+  ours = model({"input_ids": ids, "segment_ids": np.array([[0] * 5 + [1] * 3], np.int32)})
+  got = np.array([f["layers"][0]["values"] for f in row["features"]])
+  np.testing.assert_allclose(got, ours["sequence_output"].numpy()[0], atol=1e-4)
+  # A name without weights, and a folder without a config: one line each, what to pass.
+  for init, needle in (("bert-base-uncased", "uncased_L-12_H-768_A-12.zip"),
+                       (str(tmp_path), "--bert_config_file is required")):
+    result = _extract_features(f"--input_file={tmp_path}/input.txt",
+                               f"--output_file={tmp_path}/out2.jsonl", f"--init_checkpoint={init}",
+                               f"--vocab_file={folder}/vocab.txt")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert needle in result.stderr
