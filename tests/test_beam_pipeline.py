@@ -6,9 +6,9 @@ import os
 import apache_beam  # pylint: disable=unused-import  (pinned: a missing Beam fails, not skips)
 import tensorflow as tf
 
-from data_prep import beam_pipeline
-from data_prep import inspect_tfrecords
-from data_prep import pretraining_pipeline as pp
+from official_bert.data import beam as beam_pipeline
+from official_bert.data import inspect_records as inspect_tfrecords
+from official_bert.data import pretraining_pipeline as pp
 
 
 def test_direct_runner(data_dir, uncased_vocab, tmp_path):

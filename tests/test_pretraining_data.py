@@ -12,12 +12,15 @@ import pytest
 import tensorflow as tf
 
 import gr_reference
-from data_prep import inspect_tfrecords
-from data_prep import prepare_corpus
-from data_prep import pretraining_pipeline as pp
 from official_bert import tokenization
 from official_bert.data import classifier
+from official_bert.data import corpus as prepare_corpus
+from official_bert.data import gr_instances
+from official_bert.data import inspect_records as inspect_tfrecords
 from official_bert.data import pretraining
+from official_bert.data import pretraining_pipeline as pp
+from official_bert.data import scale_instances
+from official_bert.data import wire_format
 
 S, P = 128, 20
 
@@ -158,6 +161,11 @@ def test_output_bytes_stable_across_runs(gr_outputs, tmp_path):
   a, _ = _ours(job, tmp_path / "a", "x")
   b, _ = _ours(job, tmp_path / "b", "x")
   assert open(a[0], "rb").read() == open(b[0], "rb").read()
+  # Framed without TensorFlow: the same file tf.io.TFRecordWriter writes for these records.
+  with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as w:
+    for raw in read_raw(a[0]):
+      w.write(raw)
+  assert open(a[0], "rb").read() == open(tmp_path / "tf.tfrecord", "rb").read()
 
 
 def assert_whole_words_masked(paths, vocab_file):
@@ -189,7 +197,7 @@ def test_whole_word_masking_groups_pieces(gr_outputs, tmp_path):
 def test_serializer_matches_protobuf():
   vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "##b"]
                                       + [f"w{i}" for i in range(20000)])}
-  enc = pretraining.ExampleEncoder(S, P, len(vocab))
+  enc = wire_format.ExampleEncoder(S, P, len(vocab))
   rng = random.Random(0)
   for n, k in [(5, 1), (S, P), (70, 0), (3, 2)]:
     ids = [rng.randrange(len(vocab)) for _ in range(n)]
@@ -212,6 +220,8 @@ def test_serializer_matches_protobuf():
         "next_sentence_labels": tf.train.Feature(int64_list=tf.train.Int64List(value=[n % 2])),
     }))
     assert raw == ex.SerializeToString(deterministic=True)
+    # The TF-free decoder (used for the logs) reads back what protobuf reads.
+    assert wire_format.decode_example(raw) == features(ex)
     parsed = pretraining.parse_example(tf.constant(raw), S, P)
     assert parsed["input_ids"].dtype == tf.int32
     np.testing.assert_array_equal(parsed["input_ids"].numpy()[:n], ids)
@@ -297,7 +307,7 @@ def test_varint_rows_match_protobuf_varints():
   # Every byte-length class (1-4 bytes), rows of mixed lengths, and the one-byte fast path,
   # against protobuf's own varint encoder.
   from google.protobuf.internal.encoder import _VarintBytes as varint  # pylint: disable=import-outside-toplevel
-  table = pretraining.VarintTable(1 << 22)
+  table = wire_format.VarintTable(1 << 22)
   rng = np.random.default_rng(0)
   edges = [0, 1, 127, 128, 16383, 16384, (1 << 21) - 1, 1 << 21, (1 << 22) - 1]
   for values in (rng.choice(edges, (7, 9)), rng.integers(0, 1 << 22, (50, 13)),
@@ -324,7 +334,7 @@ def test_truncated_lengths_match_gr_loop():
         else:
           b -= 1
       want.append((a, b))
-    got_a, got_b = pretraining.truncated_lengths(la, lb, m)
+    got_a, got_b = scale_instances.truncated_lengths(la, lb, m)
     assert list(zip(got_a.tolist(), got_b.tolist())) == want
 
 
@@ -367,7 +377,7 @@ def test_scale_mode_deterministic_whatever_the_workers(wiki_text, uncased_vocab,
                                                        monkeypatch):
   # Small encode batches, so each chunk has several and the workers split them differently
   # (1 worker: all in-process; 2 and 3: each chunk's batches cut into 2 or 3 tasks).
-  small = functools.partial(pretraining.ChunkInstanceMaker, batch_size=50)
+  small = functools.partial(scale_instances.ChunkInstanceMaker, batch_size=50)
   monkeypatch.setattr(pp, "build_scale", lambda options: pp.build(options, small))
   options = pp.make_options(uncased_vocab, dupe_factor=1, random_seed=5)
   runs = {}
@@ -391,7 +401,7 @@ def test_scale_mode_deterministic_whatever_the_workers(wiki_text, uncased_vocab,
 
 
 def test_missing_input_names_the_pattern(uncased_vocab, tmp_path):
-  from data_prep import create_pretraining_data as cpd  # pylint: disable=import-outside-toplevel
+  from official_bert.cli import create_pretraining_data as cpd  # pylint: disable=import-outside-toplevel
   from absl import flags  # pylint: disable=import-outside-toplevel
   pattern = str(tmp_path / "nothing_*.txt")
   flags.FLAGS([
@@ -411,7 +421,7 @@ def test_invalid_utf8_dropped_and_empty_documents_skipped(uncased_vocab, tmp_pat
   pp.run_compat([str(tmp_path / "clean.txt")], [str(tmp_path / "c.tfrecord")], options)
   pp.run_compat([str(tmp_path / "dirty.txt")], [str(tmp_path / "d.tfrecord")], options)
   assert read_raw(str(tmp_path / "c.tfrecord")) == read_raw(str(tmp_path / "d.tfrecord"))
-  docs = list(pretraining.iter_documents([str(tmp_path / "clean.txt")], len))
+  docs = list(gr_instances.iter_documents([str(tmp_path / "clean.txt")], len))
   assert len(docs) == 2
 
 
@@ -484,7 +494,7 @@ def test_prepare_corpus_from_a_task_keeps_sources_and_pairs_together(tmp_path):
       "One more and I'm giving up.\nOne more or giving up I'm.\n\n"
       "The sailors rode the breeze.\n\nBack to the first source.\n")
   # What create_pretraining_data reads back: the same documents (one id per character here).
-  docs = list(pretraining.iter_documents([out], lambda line: [ord(c) for c in line[:2]]))
+  docs = list(gr_instances.iter_documents([out], lambda line: [ord(c) for c in line[:2]]))
   assert [[bytes(s).decode() for s in d] for d in docs] == [["On", "On"], ["Th"], ["Ba"]]
 
   # A pair task (the RTE fixture): each example's two sentences are one document.
