@@ -514,3 +514,156 @@ def test_prepare_corpus_flags_want_one_source(tmp_path):
                           capture_output=True, text=True, check=False)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-500:]
   assert not os.path.exists(tmp_path / "o.txt")
+
+
+# ------------------------------------------------------------------------------------------------
+# The command line: no TensorFlow for local paths, errors, interruptions, progress
+# ------------------------------------------------------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(job, args, env=None, **kwargs):
+  """Runs `python -m official_bert.cli.<job> ARGS` with this checkout first on the path."""
+  env = dict(os.environ, **(env or {}))
+  env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
+  return subprocess.run([sys.executable, *kwargs.pop("python_args", []), "-m",
+                         f"official_bert.cli.{job}", *args], capture_output=True, text=True,
+                        check=False, env=env, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def medium_text(data_dir, tmp_path_factory):
+  """~1 MB of prepared Wikipedia text (a few seconds of work at dupe 2)."""
+  d = tmp_path_factory.mktemp("medium")
+  prepare_corpus.prepare([os.path.join(data_dir, "wikipedia_sample", "wiki_00")],
+                         str(d / "wiki.txt"), "wikiextractor")
+  return str(d / "wiki.txt")
+
+
+@pytest.mark.parametrize("job,args", [
+    ("create_pretraining_data", ["--dupe_factor=1"]),
+    ("create_pretraining_data", ["--dupe_factor=1", "--num_workers=2", "--output_shards=2",
+                                 "--chunk_chars=2000"]),
+    ("prepare_corpus", ["--input_format=lines"]),
+])
+def test_local_data_prep_imports_no_tensorflow(job, args, wiki_text, uncased_vocab, tmp_path):
+  if job == "prepare_corpus":
+    args = args + [f"--input_file={wiki_text}", f"--output_file={tmp_path / 'out.txt'}"]
+  else:
+    args = args + [f"--input_file={wiki_text}", f"--output_file={tmp_path / 'out'}",
+                   f"--vocab_file={uncased_vocab}"]
+  # -X importtime lists every module imported, by the parent and by forked workers alike.
+  proc = _cli(job, args, python_args=["-X", "importtime"])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+              if line.startswith("import time:")}
+  assert ("official_bert.data.corpus" if job == "prepare_corpus" else
+          "official_bert.data.pretraining_pipeline") in imported
+  assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "keras", "tf_keras")}
+  assert os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["empty", "blank_lines", "dupe_zero", "output_is_dir",
+                                  "shards_zero"])
+@pytest.mark.parametrize("scale", [False, True])
+def test_bad_input_fails_before_writing(case, scale, uncased_vocab, tmp_path):
+  (tmp_path / "empty.txt").write_text("")
+  (tmp_path / "blank.txt").write_text("\n  \n\n\t\n")
+  (tmp_path / "ok.txt").write_text("One sentence here.\nAnother one.\n\nA third.\nA fourth.\n")
+  (tmp_path / "outdir").mkdir()
+  inputs, output, extra, message = {
+      "empty": ("empty.txt", "out", [], "no text in the input"),
+      "blank_lines": ("blank.txt", "out", [], "no text in the input"),
+      "dupe_zero": ("ok.txt", "out", ["--dupe_factor=0"], "--dupe_factor=0"),
+      "output_is_dir": ("ok.txt", "outdir", [], "the output path is a directory"),
+      "shards_zero": ("ok.txt", "out", ["--output_shards=0"], "--output_shards"),
+  }[case]
+  mode = ["--num_workers=2", "--output_shards=2"] if scale else []
+  before = set(os.listdir(tmp_path))
+  proc = _cli("create_pretraining_data", [
+      f"--input_file={tmp_path / inputs}", f"--output_file={tmp_path / output}",
+      f"--vocab_file={uncased_vocab}", *mode, *extra])
+  assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-1500:]
+  assert set(os.listdir(tmp_path)) == before  # no output, no partial file
+  assert not os.listdir(tmp_path / "outdir")
+
+
+def _hidden(paths):
+  return [p for p in paths if os.path.basename(p).startswith(".")]
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_killed_run_leaves_nothing_a_glob_matches_and_reruns_identically(
+    scale, medium_text, uncased_vocab, tmp_path):
+  import glob  # pylint: disable=import-outside-toplevel
+  import signal  # pylint: disable=import-outside-toplevel
+  import time  # pylint: disable=import-outside-toplevel
+  spill = tmp_path / "tmp"
+  spill.mkdir()
+  env = {"TMPDIR": str(spill)}
+
+  def args(out_dir):
+    out_dir.mkdir(exist_ok=True)
+    mode = ["--num_workers=2", "--output_shards=3", "--chunk_chars=40000"] if scale else []
+    return [f"--input_file={medium_text}", f"--output_file={out_dir / 'train'}",
+            f"--vocab_file={uncased_vocab}", "--dupe_factor=3", *mode]
+
+  ref = _cli("create_pretraining_data", args(tmp_path / "ref"), env)
+  assert ref.returncode == 0, ref.stderr[-2000:]
+  want = {os.path.basename(p): open(p, "rb").read()
+          for p in glob.glob(str(tmp_path / "ref" / "train*"))}
+  assert len(want) == (3 if scale else 1)
+
+  for sig in (signal.SIGTERM, signal.SIGKILL):
+    out = tmp_path / f"run{sig}"
+    cmd = [sys.executable, "-m", "official_bert.cli.create_pretraining_data", *args(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT, **env))
+    # Kill while a partial output exists (and, in scale mode, workers have spilled work).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+      partial = _hidden(glob.glob(str(out / ".*")))
+      spilled = glob.glob(str(spill / "*" / "*"))
+      if partial and (spilled or not scale):
+        break
+      time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(sig)
+    stderr = proc.communicate(timeout=60)[1]
+    assert proc.returncode != 0
+    # Nothing complete-looking: the shard / file glob of the output matches nothing.
+    assert not glob.glob(str(out / "train*"))
+    if sig == signal.SIGTERM:
+      assert "Stopped by signal" in stderr and "Traceback" not in stderr, stderr[-2000:]
+      assert not os.listdir(out) and not os.listdir(spill)  # cleaned up on the way out
+    else:
+      assert _hidden(os.listdir(out))  # kill -9 leaves them; the next run sweeps
+    again = _cli("create_pretraining_data", args(out), env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    if sig == signal.SIGKILL:
+      assert "a partial output left by an interrupted run" in again.stderr
+      if scale:
+        assert "the spill folder of an interrupted run" in again.stderr
+    assert sorted(os.listdir(out)) == sorted(want)
+    for name, data in want.items():
+      assert open(out / name, "rb").read() == data
+    assert not os.listdir(spill)
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_progress_lines_with_rate_and_eta(scale, wiki_text, uncased_vocab, tmp_path):
+  mode = ["--num_workers=2", "--output_shards=2", "--chunk_chars=20000"] if scale else []
+  proc = _cli("create_pretraining_data", [
+      f"--input_file={wiki_text}", f"--output_file={tmp_path / 'out'}",
+      f"--vocab_file={uncased_vocab}", "--dupe_factor=1", *mode],
+              env={"BERT_PROGRESS_SECONDS": "0"})
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = [l for l in proc.stderr.splitlines() if ", elapsed " in l]
+  phases = ["Input done"] if scale else ["Reading input", "Creating instances", "Writing"]
+  for phase in phases:
+    mine = [l for l in lines if f"] {phase}: " in l]
+    assert len(mine) >= 2, (phase, lines[:5])
+    assert all("/s, elapsed " in l and ", ETA " in l for l in mine)
+  if scale:
+    assert "100.0%" in lines[-1] and "instances written" in lines[-1]

@@ -74,6 +74,7 @@ def main(_):
   input_files = utils.expand_globs(FLAGS.input_file, "input_file")
   output_files = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
   scale = FLAGS.num_workers is not None or FLAGS.output_shards is not None
+  pretraining_pipeline.check_outputs(output_files)  # a shard prefix that is a folder too
   if FLAGS.output_shards is not None:
     if FLAGS.output_shards < 1 or len(output_files) != 1:
       raise errors.UserError("--output_shards needs a single --output_file prefix and N >= 1",
@@ -89,10 +90,6 @@ def main(_):
       pretraining_pipeline.run_scale(input_files, output_files, options,
                                      num_workers=FLAGS.num_workers or None,
                                      chunk_chars=FLAGS.chunk_chars)
-  if os.environ.get("BERT_REPORT_MODULES"):  # tests: which heavy modules this run imported
-    import sys  # pylint: disable=import-outside-toplevel
-    with open(os.environ["BERT_REPORT_MODULES"], "w", encoding="utf-8") as f:
-      f.write("\n".join(sorted(sys.modules)))
 
 
 FLAGS = flags.FLAGS

@@ -34,14 +34,12 @@ import tempfile
 import time
 
 from absl import logging
-import numpy as np
 
 from official_bert import errors
 from official_bert import tokenization
 from official_bert import utils
 from official_bert.data import gr_instances
 from official_bert.data import pretraining
-from official_bert.data import scale_instances
 from official_bert.data import wire_format
 
 # Defaults mirror GR's flags.
@@ -254,8 +252,8 @@ def run_compat(input_files, output_files, options, num_logged=20):
       writer.write(record)
       if i < num_logged:
         log_example(record, tokenizer)
-      if not i & 1023:
-        writing.update(i)
+      if not (i + 1) & 255:
+        writing.update(i + 1)
   logging.info("Wrote %d total instances", writer.count)
   return writer.count
 
@@ -319,6 +317,8 @@ def chunk_seed(seed, chunk_key):
 
 def build_scale(options):
   """(tokenizer, ChunkInstanceMaker) for `options`."""
+  # Imported here: numpy is scale mode's alone, compat mode starts faster without it.
+  from official_bert.data import scale_instances  # pylint: disable=import-outside-toplevel
   return build(options, scale_instances.ChunkInstanceMaker)
 
 
@@ -378,6 +378,7 @@ def _spans_in_worker(args):
   if not documents:
     return chunk_index, None, 0, 0
   options, maker = _WORKER["options"], _WORKER["maker"]
+  import numpy as np  # pylint: disable=import-outside-toplevel
   flat, spans = maker.chunk_spans(documents, options.dupe_factor,
                                   chunk_seed(options.random_seed, chunk_index))
   path = os.path.join(_WORKER["spill_dir"], f"spans-{chunk_index}")
@@ -395,6 +396,7 @@ def _batch_in_worker(args):
   waiting until the parent had read them all (a quarter of its time, measured)."""
   chunk_index, spans_path, num_ids, first, last = args
   options, maker = _WORKER["options"], _WORKER["maker"]
+  import numpy as np  # pylint: disable=import-outside-toplevel
   flat = np.memmap(spans_path, np.int32, "r", shape=(num_ids,))
   spans = np.memmap(spans_path, np.int64, "r", offset=4 * num_ids).reshape(-1, 5)
   seed = chunk_seed(options.random_seed, chunk_index)
@@ -473,7 +475,10 @@ def run_scale(input_files, output_files, options, num_workers=None, chunk_chars=
   check_options(options)
   num_workers = num_workers or os.cpu_count() or 1
   tokenizer, maker = build_scale(options)
-  progress = Progress("Input done", "bytes", sum(_file_size(p) for p in input_files))
+  total_bytes = sum(_file_size(p) for p in input_files)
+  if total_bytes <= chunk_chars // 8:  # one (tapered) chunk: a pool would only cost its start-up
+    num_workers = 1
+  progress = Progress("Input done", "bytes", total_bytes)
   chunk_end = []  # chunk index -> input bytes read when it was cut
   chunks = enumerate(iter_chunks(input_files, chunk_chars, taper=True, on_bytes=chunk_end.append))
   _log_outputs(output_files)

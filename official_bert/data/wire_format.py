@@ -12,7 +12,6 @@
 import struct
 
 import google_crc32c
-import numpy as np
 
 from official_bert.data.pretraining import FEATURE_NAMES
 
@@ -171,6 +170,7 @@ class VarintTable(object):
   """Packed varints of many values at once, by table lookup (values < `size` < 2^28)."""
 
   def __init__(self, size):
+    import numpy as np  # pylint: disable=import-outside-toplevel  (compat mode runs without it)
     v = np.arange(size, dtype=np.uint32)
     self.nbytes = (1 + (v >= 1 << 7).astype(np.int8) + (v >= 1 << 14)
                    + (v >= 1 << 21)).astype(np.int8)                    # [size]
@@ -183,6 +183,7 @@ class VarintTable(object):
 
   def rows(self, values):
     """values [N, W] -> (bytes uint8 [sum], bytes per row [N]): each row's values packed."""
+    import numpy as np  # pylint: disable=import-outside-toplevel
     n, w = values.shape
     top = int(values.max()) if values.size else 0
     if top >= len(self.nbytes):
