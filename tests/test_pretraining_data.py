@@ -667,3 +667,65 @@ def test_progress_lines_with_rate_and_eta(scale, wiki_text, uncased_vocab, tmp_p
     assert all("/s, elapsed " in l and ", ETA " in l for l in mine)
   if scale:
     assert "100.0%" in lines[-1] and "instances written" in lines[-1]
+
+
+def _walkthrough_commands():
+  """WORKSPACE.md's Cloud TPU walkthrough: its commands, continuation lines joined."""
+  text = open(os.path.join(ROOT, "WORKSPACE.md"), encoding="utf-8").read()
+  block = text[text.index("### Cloud TPU VM walkthrough"):]
+  block = block[block.index("```") + 3:]
+  block = block[:block.index("```")]
+  return [line.split("#")[0].strip() if line.lstrip().startswith("#") else line.strip()
+          for line in block.replace("\\\n", " ").splitlines()]
+
+
+def test_cloud_tpu_walkthrough_data_then_training_on_cpu(data_dir, uncased_vocab, tmp_path):
+  # Steps 3 and 4 as written, on local paths (the bucket is a folder) at tiny sizes; TPU-only
+  # flags dropped. Step 4's --input_file must match every shard step 3 wrote.
+  import glob  # pylint: disable=import-outside-toplevel
+  import shlex  # pylint: disable=import-outside-toplevel
+  commands = _walkthrough_commands()
+  data_cmd = next(c for c in commands if "create_pretraining_data.py" in c)
+  train_cmd = next(c for c in commands if "run_pretraining.py" in c)
+  bucket = tmp_path / "bucket"
+  (bucket / "pt").mkdir(parents=True)
+  (tmp_path / "corpus").mkdir()
+  sample = open(os.path.join(data_dir, "sample_text", "sample_text.txt"), encoding="utf-8").read()
+  (tmp_path / "corpus" / "a.txt").write_text(sample, encoding="utf-8")
+  (bucket / "bert_base").mkdir()
+  (bucket / "bert_base" / "bert_config.json").write_text(json.dumps(dict(
+      vocab_size=30522, hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
+      intermediate_size=36, hidden_act="gelu", hidden_dropout_prob=0.1,
+      attention_probs_dropout_prob=0.1, max_position_embeddings=64, type_vocab_size=2,
+      initializer_range=0.02)))
+
+  def local(cmd, overrides, drop=()):
+    words = shlex.split(cmd.replace("$BUCKET", "BUCKET"))
+    assert words[0] == "python"
+    args = []
+    for w in words[2:]:
+      w = w.replace("gs://BUCKET", str(bucket))
+      name = w.split("=")[0]
+      if name in drop or name in overrides:
+        continue
+      args.append(w)
+    args += [f"{k}={v}" for k, v in overrides.items()]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, os.path.join(ROOT, words[1]), *args], cwd=tmp_path,
+                          capture_output=True, text=True, check=False, env=env)
+
+  sizes = {"--max_seq_length": 32, "--max_predictions_per_seq": 5}
+  proc = local(data_cmd, {"--vocab_file": uncased_vocab, "--num_workers": 2,
+                          "--output_shards": 3, **sizes})
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  shards = sorted(glob.glob(str(bucket / "pt" / "*")))
+  assert [os.path.basename(s) for s in shards] == [f"tf_examples-0000{i}-of-00003" for i in range(3)]
+  pattern = next(w for w in shlex.split(train_cmd.replace("$BUCKET", "BUCKET"))
+                 if w.startswith("--input_file=")).split("=", 1)[1]
+  assert sorted(glob.glob(pattern.replace("gs://BUCKET", str(bucket)))) == shards
+  proc = local(train_cmd, {"--train_batch_size": 4, "--num_train_steps": 2,
+                           "--num_warmup_steps": 1, "--steps_per_loop": 1,
+                           "--save_checkpoints_steps": 2, "--max_eval_steps": 2, **sizes},
+               drop=("--use_tpu", "--tpu_name", "--mixed_precision"))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert os.path.exists(bucket / "pt_out" / "eval_results.txt")

@@ -34,6 +34,10 @@ flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
 flags.DEFINE_float("short_seq_prob", 0.1, "Probability of shorter sequences.")
 flags.DEFINE_integer("output_shards", 0, "Output shards (0: the runner decides).")
 flags.DEFINE_integer("chunk_chars", 1 << 20, "Characters of text per chunk (working set).")
+flags.DEFINE_bool("chunk_by_file", False,
+                  "Cut each file into chunks on its own worker (parallel reading; documents do "
+                  "not cross files). Default: scale mode's plan, so the records equal "
+                  "create_pretraining_data --output_shards's for the same flags.")
 FLAGS = flags.FLAGS
 
 
@@ -45,7 +49,7 @@ def main(argv):
                             f.max_seq_length, f.max_predictions_per_seq, f.random_seed,
                             f.dupe_factor, f.masked_lm_prob, f.short_seq_prob)
   beam.run(utils.expand_globs(f.input_file, "input_file"), f.output_file, options,
-           f.output_shards, f.chunk_chars, beam_args=argv[1:])
+           f.output_shards, f.chunk_chars, beam_args=argv[1:], chunk_by_file=f.chunk_by_file)
 
 
 def run():
