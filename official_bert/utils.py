@@ -75,17 +75,21 @@ def pid_alive(pid):
   return True
 
 
-def sweep_partials(path):
-  """Removes temporary files of `path` (local) left by a killed run (its process is gone);
-  logs each one. Returns the removed paths."""
-  if "://" in path:
-    return []
-  head, name = os.path.split(path)
-  prefix = f".{name}.partial-"
+def sweep_partials(paths):
+  """Removes the temporary files of `paths` (local ones) that a killed run left (its process is
+  gone), with a log line each. Returns the removed paths."""
+  by_dir = {}
+  for path in paths:
+    if "://" not in path:
+      head, name = os.path.split(path)
+      by_dir.setdefault(head, set()).add(name)
   removed = []
-  for entry in os.listdir(head or "."):
-    pid = entry[len(prefix):]
-    if entry.startswith(prefix) and pid.isdigit() and not pid_alive(int(pid)):
+  for head, names in by_dir.items():
+    for entry in os.listdir(head or "."):
+      name, sep, pid = entry[1:].rpartition(".partial-")
+      if not (entry.startswith(".") and sep and name in names and pid.isdigit()) or \
+          pid_alive(int(pid)):
+        continue
       stale = os.path.join(head, entry)
       try:
         os.remove(stale)

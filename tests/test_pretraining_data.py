@@ -511,7 +511,8 @@ def test_prepare_corpus_flags_want_one_source(tmp_path):
                         (["--input_file=x.txt", "--task_name=cola"], "not both"),
                         (["--task_name=cola"], "--task_name needs --data_dir")]:
     proc = subprocess.run([sys.executable, script, f"--output_file={tmp_path}/o.txt"] + args,
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-500:]
   assert not os.path.exists(tmp_path / "o.txt")
 

@@ -51,6 +51,7 @@ def main(_):
     raise errors.UserError("two sources of text", "--input_file and --task_name",
                            "give one, not both")
   utils.check_output_file(FLAGS.output_file)
+  utils.sweep_partials([FLAGS.output_file])
   if FLAGS.task_name:
     if not FLAGS.data_dir:
       raise errors.UserError("--task_name needs --data_dir", errors.flag("data_dir"),

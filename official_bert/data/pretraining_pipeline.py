@@ -161,8 +161,7 @@ def terminate_on_signals():
 
 def sweep_leftovers(output_files):
   """Removes partial outputs and spill folders of runs that were killed (kill -9)."""
-  for path in output_files:
-    utils.sweep_partials(path)
+  utils.sweep_partials(output_files)
   tmp = tempfile.gettempdir()
   for entry in os.listdir(tmp):
     pid = entry[len(SPILL_PREFIX):].split("-")[0]
