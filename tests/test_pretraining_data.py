@@ -730,3 +730,11 @@ def test_cloud_tpu_walkthrough_data_then_training_on_cpu(data_dir, uncased_vocab
                drop=("--use_tpu", "--tpu_name", "--mixed_precision"))
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert os.path.exists(bucket / "pt_out" / "eval_results.txt")
+
+
+def test_prepare_corpus_empty_input_fails_without_output(tmp_path):
+  (tmp_path / "empty.txt").write_text("\n\n")
+  proc = _cli("prepare_corpus", [f"--input_file={tmp_path / 'empty.txt'}",
+                                 f"--output_file={tmp_path / 'out.txt'}"])
+  assert proc.returncode != 0 and "no document in the input" in proc.stderr, proc.stderr[-1500:]
+  assert os.listdir(tmp_path) == ["empty.txt"]
