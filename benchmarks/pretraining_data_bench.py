@@ -31,7 +31,7 @@ flags.DEFINE_bool("do_lower_case", True, "Lower case.")
 flags.DEFINE_integer("dupe_factor", 5, "GR's dupe_factor.")
 flags.DEFINE_integer("num_workers", 2, "Scale mode workers (0: one per core).")
 flags.DEFINE_integer("output_shards", 4, "Scale mode shards.")
-flags.DEFINE_integer("rounds", 3, "Alternating rounds of the three runs.")
+flags.DEFINE_integer("rounds", 3, "Alternating rounds of the three runs (0: start-up probe only).")
 flags.DEFINE_integer("startup_rounds", 5, "Rounds of the 50-line start-up probe.")
 FLAGS = flags.FLAGS
 
@@ -85,12 +85,13 @@ def _commands(input_file, out_dir):
 
 
 def _measure(cmd, log):
-  """(wall seconds, peak RSS MiB of the largest process, work seconds) of one run."""
+  """(wall s, peak RSS MiB of the largest process, work s, CPU s of all processes) of a run."""
   # RUSAGE_CHILDREN's maxrss is a running max, so each run gets a fresh measuring process.
   probe = [sys.executable, "-c",
            "import resource, subprocess, sys, time; t = time.perf_counter();"
            f"subprocess.run(sys.argv[1:], check=True, stderr=open({log!r}, 'w'));"
-           "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+           "r = resource.getrusage(resource.RUSAGE_CHILDREN);"
+           "print(time.perf_counter() - t, r.ru_utime + r.ru_stime, r.ru_maxrss)",
            *cmd]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
@@ -98,8 +99,8 @@ def _measure(cmd, log):
   if out.returncode:
     sys.stderr.write(out.stderr[-3000:] + open(log, encoding="utf-8").read()[-3000:])
     raise RuntimeError(f"{cmd} failed")
-  wall, rss_kb = out.stdout.split()[-2:]
-  return float(wall), int(rss_kb) / 1024.0, _work_seconds(log)
+  wall, cpu, rss_kb = out.stdout.split()[-3:]
+  return float(wall), int(rss_kb) / 1024.0, _work_seconds(log), float(cpu)
 
 
 def _rounds(input_file, d, rounds):
@@ -124,6 +125,11 @@ def main(_):
         open(small, "w", encoding="utf-8") as out:
       out.writelines(line for _, line in zip(range(50), f))
     start = _rounds(small, d, FLAGS.startup_rounds)
+    print("50-line input (start-up), medians: " + ", ".join(
+        f"{name} {_median(r[0] for r in rs):.2f} s wall, {_median(r[3] for r in rs):.2f} s CPU, "
+        f"{_median(r[1] for r in rs):.0f} MiB" for name, rs in start.items()))
+    if not FLAGS.rounds:
+      return
     runs = _rounds(FLAGS.input_file, d, FLAGS.rounds)
     scale_files = [os.path.join(d, f) for f in os.listdir(d) if f.startswith("sc-")]
     n_gr, n_compat, n_scale, identical = _count_and_compare(
@@ -136,7 +142,7 @@ def main(_):
         f"{'work_inst/s':>12s} {'peak_rss_MiB':>13s}  (medians)")
   med = {}
   for name, rs in runs.items():
-    wall, rss, work = (_median(x) for x in zip(*rs))
+    wall, rss, work, _ = (_median(x) for x in zip(*rs))
     med[name] = (wall, rss, work)
     print(f"{name:8s} {counts[name]:10d} {wall:8.2f} {counts[name] / wall:9.0f} {work:8.2f} "
           f"{counts[name] / work:12.0f} {rss:13.0f}")
@@ -146,9 +152,6 @@ def main(_):
                    for ours, gr in zip(runs[mode], runs["gr"]))
   e2e = {m: ratio(m, 0) for m in ("compat", "scale")}
   work = {m: ratio(m, 2) for m in ("compat", "scale")}
-  print("50-line input (start-up): " + ", ".join(
-      f"{name} {_median(r[0] for r in rs):.2f} s {_median(r[1] for r in rs):.0f} MiB"
-      for name, rs in start.items()))
   print(f"rss_ratio compat/gr={med['compat'][1] / med['gr'][1]:.2f} "
         f"scale/gr={med['scale'][1] / med['gr'][1]:.2f} (scale: largest single process)")
   print(f"e2e_compat={e2e['compat']:.2f} e2e_scale={e2e['scale']:.2f} "

@@ -122,9 +122,9 @@ class Progress(object):
     self.start = self._last = time.monotonic()
     self.interval = progress_seconds()
 
-  def update(self, done, extra="", force=False):
+  def update(self, done, extra=""):
     now = time.monotonic()
-    if not force and now - self._last < self.interval:
+    if now - self._last < self.interval:
       return
     self._last = now
     elapsed = max(now - self.start, 1e-9)
