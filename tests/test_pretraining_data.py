@@ -738,3 +738,34 @@ def test_prepare_corpus_empty_input_fails_without_output(tmp_path):
                                  f"--output_file={tmp_path / 'out.txt'}"])
   assert proc.returncode != 0 and "no document in the input" in proc.stderr, proc.stderr[-1500:]
   assert os.listdir(tmp_path) == ["empty.txt"]
+
+
+def test_documented_benchmark_commands_run(data_dir, tmp_path):
+  # WORKSPACE.md's data-prep benchmark block at its smallest: the three corpus commands, the
+  # concatenation, and the benchmark's start-up probe alone (--rounds=0).
+  import shlex  # pylint: disable=import-outside-toplevel
+  text = open(os.path.join(ROOT, "WORKSPACE.md"), encoding="utf-8").read()
+  block = text[text.index("### Measured (2 cores; GR and ours in the same run)"):]
+  block = block[block.index("```") + 3:]
+  block = block[:block.index("```")].replace("\\\n", " ")
+  env = dict(os.environ, PYTHONPATH=ROOT, D=data_dir)
+  ran = 0
+  for line in block.splitlines():
+    line = line.split("#")[0].strip().replace("/tmp/", f"{tmp_path}/")
+    if not line or line.startswith("D="):
+      continue
+    words = shlex.split(line.replace("$D", data_dir))
+    if words[0] == "cat":
+      with open(words[-1], "wb") as out:
+        for path in words[1:-2]:
+          out.write(open(path, "rb").read())
+      continue
+    assert words[0] == "python"
+    if "pretraining_data_bench.py" in words[1]:
+      words += ["--rounds=0", "--startup_rounds=1"]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, words[1]), *words[2:]],
+                          capture_output=True, text=True, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ran += 1
+  assert ran == 4 and "50-line input (start-up)" in proc.stdout
+  assert os.path.getsize(tmp_path / "corpus8.txt") == 7710231
