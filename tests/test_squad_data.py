@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import gr_reference
-from data_prep import split_squad
+from official_bert.data import squad_split as split_squad
 from official_bert import squad_evaluate
 from official_bert import tokenization
 from official_bert.data import squad

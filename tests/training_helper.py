@@ -26,8 +26,8 @@ def tiny_config(dropout=0.0):
 
 
 def make_records(data_dir, out_dir):
-  """Pre-training TFRecords (2 files) from GR's sample_text via data_prep."""
-  from data_prep import pretraining_pipeline as pp  # pylint: disable=import-outside-toplevel
+  """Pre-training TFRecords (2 files) from GR's sample_text via the data-prep pipeline."""
+  from official_bert.data import pretraining_pipeline as pp  # pylint: disable=import-outside-toplevel
   files = [os.path.join(out_dir, f"pt-{i}.tfrecord") for i in range(2)]
   pp.run_compat([os.path.join(data_dir, "sample_text", "sample_text.txt")], files,
                 pp.make_options(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"),
