@@ -50,14 +50,15 @@ def run(strategy, files, output_dir, num_train_steps, batch=8, accumulation=1, j
   """Trains the tiny pretrainer; returns (model, final weights)."""
   import keras  # pylint: disable=import-outside-toplevel
   from official_bert import optimization  # pylint: disable=import-outside-toplevel
-  from official_bert.training import inputs, loop, pretraining  # pylint: disable=import-outside-toplevel
+  from official_bert.tasks import pretraining  # pylint: disable=import-outside-toplevel
+  from official_bert.training import loop  # pylint: disable=import-outside-toplevel
   keras.utils.set_random_seed(7)
   total = total_steps or num_train_steps
   task = pretraining.pretraining_task(tiny_config(dropout))
 
   def dataset_fn(ctx):
-    return inputs.pretraining_dataset(files, ctx.get_per_replica_batch_size(batch), SEQ, PRED,
-                                      True, ctx, seed=3, filter_fn=full_masks)
+    return pretraining.pretraining_dataset(files, ctx.get_per_replica_batch_size(batch), SEQ,
+                                           PRED, True, ctx, seed=3, filter_fn=full_masks)
 
   settings = loop.RunSettings(output_dir=output_dir, num_train_steps=num_train_steps,
                               train_batch_size=batch, steps_per_loop=steps_per_loop,
