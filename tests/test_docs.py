@@ -11,7 +11,6 @@ which test covers it: copy the command from the failure message into COMMANDS.
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -34,7 +33,8 @@ _CONVERT = ("tests/test_checkpoints.py::test_convert_cli_minilm_round_trip",)
 _CLASSIFIER = ("tests/test_run_classifier.py::test_train_eval_predict_files",)
 _EXPORT = ("tests/test_run_classifier.py::test_export_round_trip_in_fresh_process",)
 _DATA_PREP = (HERE + "test_data_prep_and_pretraining_commands_run",)
-_INSTALL = (HERE + "test_pip_install_gives_an_importable_package",)
+_INSTALL = ("tests/test_packaging.py::"
+            "test_wheel_holds_the_library_only_and_imports_outside_the_checkout",)
 
 # Documented command (as the docs write it, continuation lines joined, comments dropped) -> the
 # tests that run it or its local equivalent.
@@ -325,25 +325,6 @@ def test_data_prep_and_pretraining_commands_run(tmp_path, data_dir, uncased_voca
   with open(os.path.join(pretraining, "eval_results.txt"), encoding="utf-8") as f:
     assert "global_step = 20" in f.read()
   assert sorted(os.listdir(os.path.join(tmp, "squad_split"))) == ["eval.json", "train.json"]
-
-
-def test_pip_install_gives_an_importable_package(tmp_path):
-  # A copy of what the package is made of, so the build leaves nothing in the checkout.
-  src = tmp_path / "src"
-  shutil.copytree(os.path.join(ROOT, "official_bert"), src / "official_bert",
-                  ignore=shutil.ignore_patterns("__pycache__"))
-  for name in ("pyproject.toml", "README.md", "requirements.txt", "requirements-test.txt"):
-    shutil.copy(os.path.join(ROOT, name), src / name)
-  target = tmp_path / "site"
-  subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                  "--no-index", "--quiet", "--target", str(target), str(src)],
-                 check=True, capture_output=True, timeout=600)
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  out = subprocess.run([sys.executable, "-c", "import official_bert, official_bert.cli; "
-                        "print(official_bert.__file__)"], cwd=str(tmp_path), check=True,
-                       capture_output=True, text=True, env=dict(env, PYTHONPATH=str(target)))
-  assert out.stdout.strip().startswith(str(target)), out.stdout
-  assert (target / "bin" / "bert-run-classifier").exists()
 
 
 @pytest.mark.slow
