@@ -47,7 +47,8 @@ def test_run_pretraining_loss_falls_and_writes_gr_eval_keys(records, tmp_path):
          "--save_checkpoints_steps=20", "--max_eval_steps=4", "--eval_batch_size=8"]
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  losses = [float(x) for x in re.findall(r"step \d+/40 loss=([\d.]+)", proc.stderr)]
+  # One line per host loop of 10 steps (more may come in between, every 10 s of wall time).
+  losses = [float(x) for x in re.findall(r"step [1-4]0/40 loss=([\d.]+)", proc.stderr)]
   assert len(losses) == 4, proc.stderr[-3000:]
   assert losses[-1] < 0.7 * losses[0], losses  # ~10.4 (ln 30522) -> ~5 on real text
   assert re.search(r"masked_lm_accuracy=[\d.]+ .*examples/s=[\d.]+", proc.stderr)

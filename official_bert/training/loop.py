@@ -424,7 +424,7 @@ def evaluate(task, strategy, dataset_fn, model, max_steps=None, num_batches=None
   metrics_fn = task.eval_metrics_fn or default_eval_metrics(task)
   dist_ds = strategy.distribute_datasets_from_function(dataset_fn)
 
-  @tf.function
+  @tf.function(reduce_retracing=True)  # --dynamic_padding batches vary in length
   def eval_step(features):
     def replica(f):
       return metrics_fn(f, model(f, training=False))
@@ -463,7 +463,7 @@ def predict(strategy, dataset_fn, model, predict_fn=None, keep_features=(), num_
 
   predict_fn = predict_fn or default_fn
 
-  @tf.function
+  @tf.function(reduce_retracing=True)  # --dynamic_padding batches vary in length
   def predict_step(features):
     def replica(f):
       out = predict_fn(f, model(f, training=False))

@@ -78,7 +78,9 @@ class Progress:
     if self.total is None:
       return None
     now = self._clock()
-    if self._warm_t is not None and self.done > self._warm_done:
+    if self._warm_t is not None:
+      if self.done <= self._warm_done:
+        return None  # nothing measured after the warm-up yet
       rate = (self.done - self._warm_done) / max(now - self._warm_t, 1e-9)
     elif self.done > self._start:
       rate = (self.done - self._start) / max(now - self._t0, 1e-9)
@@ -112,7 +114,8 @@ class Progress:
     if self.total:
       parts[0] += f"/{self.total}"
     parts += [f"{k}={_fmt(v)}" for k, v in values.items()]
-    what = "examples" if self.examples_per_unit else f"{self.unit}s"
+    plural = self.unit + ("es" if self.unit.endswith(("s", "h")) else "s")
+    what = "examples" if self.examples_per_unit else plural
     parts.append(f"{what}/s={self.rate():.1f}")
     parts.append(f"elapsed {format_duration(now - self._t0)}")
     if self.total:
