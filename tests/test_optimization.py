@@ -179,7 +179,7 @@ def test_layerwise_lr_decay_scales_each_layer_by_hand():
 
 def test_run_script_flags_reach_the_optimizer():
   from types import SimpleNamespace  # pylint: disable=import-outside-toplevel
-  from run_scripts import common_flags  # pylint: disable=import-outside-toplevel
+  from official_bert.cli import common_flags  # pylint: disable=import-outside-toplevel
   flags = SimpleNamespace(learning_rate=3e-5, optimizer="adamw", mixed_precision="float32",
                           adam_bias_correction=True, layerwise_lr_decay=0.5)
   opt = common_flags.optimizer_fn(flags, num_train_steps=100, num_warmup_steps=10)()
