@@ -1,5 +1,7 @@
 """Progress lines: wall-time cadence, rate and ETA (a fake clock, so nothing is timed)."""
 
+import pytest
+
 from official_bert.training import progress
 
 
@@ -75,3 +77,63 @@ def test_plot_run_draws_train_and_eval_series(tmp_path):
                            env=dict(os.environ, PYTHONPATH=root))
   assert missing.returncode != 0 and "--run_dir" in missing.stderr
   assert "Traceback" not in missing.stderr
+
+
+def test_run_classifier_periodic_eval_keeps_the_best_checkpoint(tmp_path, uncased_vocab):
+  # RTE fixture (4 train, 3 dev examples), 12 steps, dev eval every 4: the kept model must be
+  # the one with the lowest recorded eval_loss, and evaluating best/ again must reproduce it.
+  import json  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  import shutil  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from official_bert.data import classifier  # pylint: disable=import-outside-toplevel
+  from official_bert.training import summaries  # pylint: disable=import-outside-toplevel
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  config = tmp_path / "bert_config.json"
+  config.write_text(json.dumps({
+      "vocab_size": 30522, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+      "intermediate_size": 96, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+      "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 64,
+      "type_vocab_size": 2, "initializer_range": 0.02}))
+  out = tmp_path / "out"
+
+  def run(output_dir, *extra):
+    cmd = [sys.executable, os.path.join(root, "run_scripts", "run_classifier.py"),
+           "--task_name=RTE", f"--data_dir={os.path.join(root, 'tests', 'fixtures', 'glue', 'RTE')}",
+           f"--vocab_file={uncased_vocab}", f"--bert_config_file={config}",
+           f"--output_dir={output_dir}", "--max_seq_length=32", "--learning_rate=1e-3", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
+                          env=dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+  proc = run(out, "--do_train", "--do_eval", "--train_batch_size=2", "--num_train_epochs=6",
+             "--save_checkpoints_steps=4", "--iterations_per_loop=4", "--eval_every_steps=4",
+             "--keep_best_checkpoint", "--best_metric=eval_loss", "--save_summary_steps=2")
+  assert "train: step 12/12 loss=" in proc.stderr
+  history = summaries.read_history(str(out))
+  assert [r["global_step"] for r in history] == [4, 8, 12]
+  best = min(history, key=lambda r: r["eval_loss"])
+  kept = classifier.read_eval_results(str(out / "best" / "eval_results.txt"))
+  assert kept == {k: best[k] for k in ("eval_accuracy", "eval_loss", "global_step")}
+  assert sorted(p.name for p in (out / "best").glob("*.index")) == [
+      f"model.ckpt-{best['global_step']}.index"]
+  assert classifier.read_eval_results(str(out / "eval_results.txt"))["global_step"] == 12
+  # Evaluate the kept model on its own: same dev loss.
+  again = tmp_path / "again"
+  shutil.copytree(out / "best", again)
+  shutil.copy(out / classifier.POOLING_FILE, again)
+  run(again, "--do_eval")
+  assert classifier.read_eval_results(str(again / "eval_results.txt"))["eval_loss"] == (
+      pytest.approx(best["eval_loss"], abs=1e-6))
+  assert len({r["eval_loss"] for r in history}) == 3  # the choice was not a tie
+  # Usage errors: one line, no traceback.
+  bad = subprocess.run([sys.executable, os.path.join(root, "run_scripts", "run_classifier.py"),
+                        "--task_name=RTE", "--data_dir=x", f"--vocab_file={uncased_vocab}",
+                        f"--bert_config_file={config}", f"--output_dir={tmp_path / 'bad'}",
+                        "--do_train", "--keep_best_checkpoint"],
+                       capture_output=True, text=True, timeout=300, check=False,
+                       env=dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert bad.returncode != 0 and "--eval_every_steps" in bad.stderr
+  assert "Traceback" not in bad.stderr

@@ -23,7 +23,7 @@ import tensorflow as tf
 from official_bert import cli
 from official_bert import checkpoints, configs, metrics, models, tokenization
 from official_bert.data import classifier
-from official_bert.training import loop
+from official_bert.training import loop, summaries
 from official_bert.cli import common_flags
 
 # ---- GR's flags (bert_config_file, output_dir, init_checkpoint, do_train, train_batch_size,
@@ -33,6 +33,7 @@ common_flags.define_common_flags()
 common_flags.define_finetuning_flags(max_seq_length=128)
 common_flags.define_eval_flags()
 common_flags.define_predict_flags()
+common_flags.define_periodic_eval_flags(None)  # default: the task's main metric (see _best_metric)
 flags.DEFINE_string("data_dir", None, "The input data dir. Should contain the .tsv files (or "
                     "other data files) for the task.")
 flags.DEFINE_string("task_name", None, "The name of the task to train: one of "
@@ -72,23 +73,55 @@ def _run_split(strategy, model, processor, split, name, batch_size, tokenizer, t
   """Writes <name>.tf_record for a split and returns (examples, outputs dict of numpy arrays)."""
   examples = processor.get_examples(FLAGS.data_dir, split)
   path = os.path.join(FLAGS.output_dir, f"{name}{classifier.split_suffix(split)}.tf_record")
-  classifier.file_based_convert_examples_to_features(
+  classifier.file_based_convert_examples_to_features(  # reuses a complete file
       examples, processor.get_labels(), FLAGS.max_seq_length, tokenizer, path, tok_id)
   logging.info("***** Running %s on %s *****\n  Num examples = %d\n  Batch size = %d", name,
                split, len(examples), batch_size)
   batches = list(loop.predict(
       strategy, _dataset_fn(path, batch_size, False, processor.is_regression), model,
       predict_fn=lambda f, logits: {"logits": tf.cast(logits, tf.float32)},
-      keep_features=("label_ids", "is_real_example")))
+      keep_features=("label_ids", "is_real_example"), name=name, batch_size=batch_size,
+      num_batches=-(-len(examples) // batch_size),
+      progress_interval_secs=FLAGS.progress_interval_secs))
   out = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
   real = out["is_real_example"].astype(bool)
   assert real.sum() == len(examples), (real.sum(), len(examples))
   return examples, {k: v[real] for k, v in out.items()}
 
 
+def _dev_results(strategy, model, processor, tokenizer, tok_id, global_step):
+  """GR's eval results of the dev split(s): {"global_step", "eval_loss", "eval_<metric>"...}."""
+  results = {"global_step": global_step}
+  for split in processor.eval_splits:
+    _, out = _run_split(strategy, model, processor, split, "eval", FLAGS.eval_batch_size,
+                        tokenizer, tok_id)
+    prefix = "eval" + classifier.split_suffix(split) + "_"
+    results[prefix + "loss"] = metrics.eval_loss(out["label_ids"], out["logits"],
+                                                 is_regression=processor.is_regression)
+    results.update(metrics.glue_metrics(processor.task_name, out["label_ids"], out["logits"],
+                                        prefix=prefix))
+  return results
+
+
+def _best_metric(processor):
+  """--best_metric, else the task's main dev metric (eval_mcc for CoLA, eval_f1 for MRPC...)."""
+  names = metrics.TASK_METRICS[metrics.task_name_key(processor.task_name)]
+  prefixes = ["eval" + classifier.split_suffix(split) + "_" for split in processor.eval_splits]
+  if not FLAGS.best_metric:
+    return prefixes[0] + names[0]
+  known = [p + m for p in prefixes for m in ("loss",) + names]
+  if FLAGS.best_metric not in known:
+    raise app.UsageError(f"--best_metric={FLAGS.best_metric} is not a metric of "
+                         f"{processor.task_name}: use one of {', '.join(known)}")
+  return FLAGS.best_metric
+
+
 def main(_):
   logging.set_verbosity(logging.INFO)
   tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
+  if FLAGS.keep_best_checkpoint and not FLAGS.eval_every_steps:
+    raise app.UsageError("--keep_best_checkpoint needs --eval_every_steps=N (how often to "
+                         "evaluate)")
   if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
     raise app.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
   if FLAGS.dynamic_padding and (FLAGS.jit_compile or common_flags.strategy_name(FLAGS) == "tpu"):
@@ -133,6 +166,8 @@ def main(_):
     logging.info("***** Running training *****\n  Num examples = %d\n  Batch size = %d\n"
                  "  Num steps = %d", len(train_examples), FLAGS.train_batch_size, num_train_steps)
     settings = common_flags.run_settings(FLAGS, num_train_steps)
+    if FLAGS.keep_best_checkpoint:
+      settings.best_metric = _best_metric(processor)
     classifier.record_pooling(FLAGS.output_dir, pooling)
     model = loop.train(
         task, strategy,
@@ -140,21 +175,15 @@ def main(_):
         optimizer_fn=common_flags.optimizer_fn(FLAGS, num_train_steps, num_warmup_steps),
         settings=settings,
         init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
-        if FLAGS.init_checkpoint else None)
+        if FLAGS.init_checkpoint else None,
+        eval_fn=lambda m, step: _dev_results(strategy, m, processor, tokenizer, tok_id, step))
   if model is None:  # eval / predict only
     model = loop.restore_for_inference(task, strategy, FLAGS.output_dir, FLAGS.init_checkpoint)
   global_step = _global_step(FLAGS.output_dir)
 
   if FLAGS.do_eval:
-    results = {"global_step": global_step}
-    for split in processor.eval_splits:
-      _, out = _run_split(strategy, model, processor, split, "eval", FLAGS.eval_batch_size,
-                          tokenizer, tok_id)
-      prefix = "eval" + classifier.split_suffix(split) + "_"
-      results[prefix + "loss"] = metrics.eval_loss(out["label_ids"], out["logits"],
-                                                   is_regression=processor.is_regression)
-      results.update(metrics.glue_metrics(processor.task_name, out["label_ids"], out["logits"],
-                                          prefix=prefix))
+    results = _dev_results(strategy, model, processor, tokenizer, tok_id, global_step)
+    summaries.Writers(FLAGS.output_dir).eval_scalars(global_step, results)
     logging.info("***** Eval results *****")
     classifier.write_eval_results(os.path.join(FLAGS.output_dir, "eval_results.txt"), results)
 
