@@ -120,7 +120,9 @@ def tag_file(split, strategy, model, label_list, tokenizer, batch_size):
   tagging.write_features(features, record_file)
   predicted, loss_sum, num_words = {}, 0.0, 0.0
   for batch in loop.predict(strategy, dataset_fn(record_file, batch_size, False), model,
-                            predict_outputs, keep_features=("unique_id",)):
+                            predict_outputs, keep_features=("unique_id",), name=split,
+                            num_batches=len(features) // batch_size, batch_size=batch_size,
+                            progress_interval_secs=FLAGS.progress_interval_secs):
     for unique_id, ids in zip(batch["unique_id"], batch["predicted_ids"]):
       predicted[int(unique_id)] = ids
     loss_sum += float(batch["loss_sum"].sum())

@@ -23,7 +23,7 @@ from absl import logging
 
 from official_bert import cli
 from official_bert import configs, utils
-from official_bert.training import distribute, inputs, loop, pretraining
+from official_bert.training import distribute, inputs, loop, pretraining, summaries
 from official_bert.cli import common_flags
 
 flags.DEFINE_string("input_file", None,
@@ -100,9 +100,11 @@ def main(_):
     latest = tf.train.latest_checkpoint(FLAGS.output_dir)
     global_step = int(latest.rsplit("-", 1)[1]) if latest else 0
     results = loop.evaluate(task, strategy, dataset_fn(False, FLAGS.eval_batch_size), model,
-                            max_steps=FLAGS.max_eval_steps)
+                            max_steps=FLAGS.max_eval_steps, batch_size=FLAGS.eval_batch_size,
+                            progress_interval_secs=FLAGS.progress_interval_secs)
     results["global_step"] = global_step
     if distribute.is_chief(strategy):
+      summaries.Writers(FLAGS.output_dir).eval_scalars(global_step, results)
       path = os.path.join(FLAGS.output_dir, "eval_results.txt")
       with utils.atomic_open(path, "w") as writer:
         logging.info("***** Eval results *****")

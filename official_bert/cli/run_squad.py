@@ -149,7 +149,9 @@ def predict(model, strategy, tokenizer, eval_examples):
                             FLAGS.predict_batch_size, False), model,
       predict_fn=lambda f, out: {k: tf.cast(out[k], tf.float32)
                                  for k in ("start_logits", "end_logits")},
-      keep_features=("unique_ids",))):
+      keep_features=("unique_ids",), batch_size=FLAGS.predict_batch_size,
+      num_batches=-(-len(eval_features) // FLAGS.predict_batch_size),
+      progress_interval_secs=FLAGS.progress_interval_secs)):
     if i % 100 == 0:
       logging.info("Processing example: %d", len(all_results))
     for unique_id, start, end in zip(batch["unique_ids"], batch["start_logits"],
