@@ -5,6 +5,7 @@ it has those modes), then in `main`: `strategy = setup(FLAGS)` before building a
 `run_settings(FLAGS, num_train_steps, output_dir)` for training.loop.
 """
 
+from absl import app
 from absl import flags
 from absl import logging
 
@@ -108,6 +109,15 @@ def define_periodic_eval_flags(default_metric):
                     "eval_results.txt. output_dir/eval_results.txt stays the final model's.")
   flags.DEFINE_string("best_metric", default_metric, "The eval metric --keep_best_checkpoint "
                       "maximizes (minimizes if its name contains 'loss').")
+
+
+def check_periodic_eval(flags_obj):
+  """Usage errors of the periodic-eval flags, before any work."""
+  if flags_obj.keep_best_checkpoint and not flags_obj.eval_every_steps:
+    raise app.UsageError("--keep_best_checkpoint needs --eval_every_steps=N (how often to "
+                         "evaluate)")
+  if flags_obj.eval_every_steps and not flags_obj.do_train:
+    raise app.UsageError("--eval_every_steps evaluates during training: add --do_train")
 
 
 def define_predict_flags():

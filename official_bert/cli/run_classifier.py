@@ -119,9 +119,7 @@ def _best_metric(processor):
 def main(_):
   logging.set_verbosity(logging.INFO)
   tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
-  if FLAGS.keep_best_checkpoint and not FLAGS.eval_every_steps:
-    raise app.UsageError("--keep_best_checkpoint needs --eval_every_steps=N (how often to "
-                         "evaluate)")
+  common_flags.check_periodic_eval(FLAGS)
   if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
     raise app.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
   if FLAGS.dynamic_padding and (FLAGS.jit_compile or common_flags.strategy_name(FLAGS) == "tpu"):

@@ -53,6 +53,7 @@ common_flags.define_common_flags()
 common_flags.define_finetuning_flags(max_seq_length=128)
 common_flags.define_eval_flags()
 common_flags.define_predict_flags()
+common_flags.define_periodic_eval_flags("eval_f1")
 flags.DEFINE_integer("num_train_steps", 0, "If > 0, train this many steps instead of epochs.")
 
 _DEFAULT_FILES = {"train": ("eng.train", "train.txt"), "eval": ("eng.testa", "dev.txt"),
@@ -138,6 +139,9 @@ def tag_file(split, strategy, model, label_list, tokenizer, batch_size):
     tagging_metrics.write_eval_results(path, scores, {"eval_loss": loss_sum / max(num_words, 1)})
     logging.info("%s: entity F1 %.2f (P %.2f R %.2f) -> %s", data_file(split),
                  100 * scores["f1"], 100 * scores["precision"], 100 * scores["recall"], path)
+    return {"eval_loss": loss_sum / max(num_words, 1),
+            **{f"eval_{k}": scores[k] for k in ("f1", "precision", "recall", "accuracy")}}
+  return None
 
 
 def main(_):
@@ -146,6 +150,7 @@ def main(_):
   for name in ("bert_config_file", "vocab_file", "output_dir"):
     if not getattr(FLAGS, name):
       raise app.UsageError(f"--{name} is required")
+  common_flags.check_periodic_eval(FLAGS)
   tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
   bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
   if FLAGS.max_seq_length > bert_config.max_position_embeddings:
@@ -186,7 +191,9 @@ def main(_):
         common_flags.optimizer_fn(FLAGS, num_train_steps, num_warmup_steps),
         settings,
         init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
-        if FLAGS.init_checkpoint else None)
+        if FLAGS.init_checkpoint else None,
+        eval_fn=lambda m, step: tag_file("eval", strategy, m, label_list, tokenizer,
+                                         FLAGS.eval_batch_size))
     logging.info("Training done: %d steps", num_train_steps)
   else:
     model = loop.restore_for_inference(task, strategy, FLAGS.output_dir, FLAGS.init_checkpoint)

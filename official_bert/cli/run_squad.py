@@ -37,6 +37,7 @@ from official_bert.cli import common_flags
 common_flags.define_common_flags()
 common_flags.define_finetuning_flags(max_seq_length=384)
 common_flags.define_predict_flags()
+common_flags.define_periodic_eval_flags("f1")  # evaluates --predict_file (labelled SQuAD)
 flags.DEFINE_string("train_file", None, "SQuAD json for training. E.g., train-v1.1.json")
 flags.DEFINE_string("predict_file", None,
                     "SQuAD json for predictions. E.g., dev-v1.1.json or test-v1.1.json")
@@ -113,7 +114,7 @@ def _dataset_fn(path, batch_size, is_training):
   return fn
 
 
-def train(task, strategy, tokenizer):
+def train(task, strategy, tokenizer, eval_examples=None):
   train_examples = squad.read_squad_examples(FLAGS.train_file, True,
                                              FLAGS.version_2_with_negative)
   num_train_steps = int(len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
@@ -134,7 +135,9 @@ def train(task, strategy, tokenizer):
       optimizer_fn=common_flags.optimizer_fn(FLAGS, num_train_steps, num_warmup_steps),
       settings=common_flags.run_settings(FLAGS, num_train_steps),
       init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
-      if FLAGS.init_checkpoint else None)
+      if FLAGS.init_checkpoint else None,
+      eval_fn=(lambda m, step: predict(m, strategy, tokenizer, eval_examples))
+      if eval_examples else None)
 
 
 def predict(model, strategy, tokenizer, eval_examples):
@@ -171,14 +174,16 @@ def predict(model, strategy, tokenizer, eval_examples):
         FLAGS.version_2_with_negative, os.path.join(out, "eval_results.json"))
     logging.info("***** Eval results *****\n%s",
                  "\n".join(f"  {k} = {v}" for k, v in metrics.items()))
-  else:
-    logging.info("%s has unanswered questions: no evaluation", FLAGS.predict_file)
+    return metrics
+  logging.info("%s has unanswered questions: no evaluation", FLAGS.predict_file)
+  return None
 
 
 def main(_):
   logging.set_verbosity(logging.INFO)
   bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
   validate_flags_or_throw(bert_config)
+  common_flags.check_periodic_eval(FLAGS)
   tf.io.gfile.makedirs(FLAGS.output_dir)
   bert_config.to_json_file(os.path.join(FLAGS.output_dir, "bert_config.json"))
   tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
@@ -189,7 +194,11 @@ def main(_):
   if FLAGS.do_predict:  # read first: a bad predict_file fails before training
     eval_examples = squad.read_squad_examples(FLAGS.predict_file, False,
                                               FLAGS.version_2_with_negative)
-  model = train(task, strategy, tokenizer) if FLAGS.do_train else None
+  if FLAGS.eval_every_steps and not (eval_examples and squad_evaluate.is_labelled(
+      FLAGS.predict_file, FLAGS.version_2_with_negative)):
+    raise app.UsageError("--eval_every_steps evaluates on --predict_file: add --do_predict and "
+                         "a --predict_file with answers")
+  model = train(task, strategy, tokenizer, eval_examples) if FLAGS.do_train else None
   if FLAGS.do_predict:
     if model is None:  # predict only
       model = loop.restore_for_inference(task, strategy, FLAGS.output_dir, FLAGS.init_checkpoint)
