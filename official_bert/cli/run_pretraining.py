@@ -105,12 +105,9 @@ def main(_):
     results["global_step"] = global_step
     if distribute.is_chief(strategy):
       summaries.Writers(FLAGS.output_dir).eval_scalars(global_step, results)
-      path = os.path.join(FLAGS.output_dir, "eval_results.txt")
-      with utils.atomic_open(path, "w") as writer:
-        logging.info("***** Eval results *****")
-        for key in sorted(results):
-          logging.info("  %s = %s", key, results[key])
-          writer.write(f"{key} = {results[key]}\n")
+      logging.info("***** Eval results *****")
+      summaries.write_results(os.path.join(FLAGS.output_dir, "eval_results.txt"), results,
+                              log=True)
 
 
 def run():

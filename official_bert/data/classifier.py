@@ -19,6 +19,7 @@ from absl import logging
 import tensorflow as tf
 
 from official_bert import utils
+from official_bert.training import summaries
 
 
 @dataclasses.dataclass
@@ -569,18 +570,13 @@ def record_pooling(model_dir, pooling):
 
 
 def write_eval_results(path, results):
-  """GR's eval_results.txt: one `key = value` line per result, keys sorted."""
-  with utils.atomic_open(path, "w") as f:
-    for key in sorted(results):
-      logging.info("  %s = %s", key, results[key])
-      f.write(f"{key} = {results[key]}\n")
+  """GR's eval_results.txt: one `key = value` line per result, keys sorted (and logged)."""
+  summaries.write_results(path, results, log=True)
 
 
 def read_eval_results(path):
   """eval_results.txt -> {key: float}."""
-  with tf.io.gfile.GFile(path, "r") as f:
-    return {k.strip(): float(v) for k, v in
-            (line.split("=", 1) for line in f if "=" in line)}
+  return summaries.read_results(path)
 
 
 def write_test_results(path, outputs):

@@ -58,16 +58,19 @@ class Writers:
       w.flush()
 
 
-def write_results(path, results):
-  """GR's eval_results.txt format ("key = value" lines, sorted), written atomically."""
+def write_results(path, results, log=False):
+  """GR's eval_results.txt: one `key = value` line per result, keys sorted; written atomically."""
   with utils.atomic_open(path) as f:
     for key in sorted(results):
+      if log:
+        logging.info("  %s = %s", key, results[key])
       f.write(f"{key} = {results[key]}\n")
 
 
 def read_results(path):
+  """eval_results.txt -> {key: float}."""
   with tf.io.gfile.GFile(path) as f:
-    return {k: float(v) for k, v in (line.strip().split(" = ", 1) for line in f if line.strip())}
+    return {k.strip(): float(v) for k, v in (line.split("=", 1) for line in f if "=" in line)}
 
 
 def read_history(output_dir):
