@@ -105,8 +105,8 @@ def main(_):
   logging.set_verbosity(logging.INFO)
   try:
     import matplotlib  # pylint: disable=import-outside-toplevel,unused-import
-  except ImportError:
-    raise app.UsageError("matplotlib is not installed: pip install matplotlib")  # pylint: disable=raise-missing-from
+  except ImportError as e:
+    raise app.UsageError("matplotlib is not installed: pip install matplotlib") from e
   for d in FLAGS.run_dir:
     if not os.path.isdir(d):
       raise app.UsageError(f"--run_dir: {d} is not a directory")

@@ -99,8 +99,9 @@ def test_run_classifier_periodic_eval_keeps_the_best_checkpoint(tmp_path, uncase
   out = tmp_path / "out"
 
   def run(output_dir, *extra):
+    data = os.path.join(root, "tests", "fixtures", "glue", "RTE")
     cmd = [sys.executable, os.path.join(root, "run_scripts", "run_classifier.py"),
-           "--task_name=RTE", f"--data_dir={os.path.join(root, 'tests', 'fixtures', 'glue', 'RTE')}",
+           "--task_name=RTE", f"--data_dir={data}",
            f"--vocab_file={uncased_vocab}", f"--bert_config_file={config}",
            f"--output_dir={output_dir}", "--max_seq_length=32", "--learning_rate=1e-3", *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
