@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_demo_runs_every_step_and_shows_progress(tmp_path, data_dir):
   env = dict(os.environ, OFFICIAL_BERT_DATA=data_dir, DEMO_TRAIN_EXAMPLES="32", DEMO_CHECK="0")
   proc = subprocess.run(["bash", os.path.join(ROOT, "run_scripts", "demo.sh"), sys.executable,
-                         str(tmp_path / "work")], capture_output=True, text=True, timeout=1800,
+                         str(tmp_path / "work")], capture_output=True, text=True, timeout=3600,
                         env=env, check=False)
   out = proc.stdout + proc.stderr
   assert proc.returncode == 0, out[-4000:]
