@@ -8,7 +8,8 @@
 #   5. SavedModel export with in-graph tokenization, queried with raw sentences; the demo fails
 #      if a clearly positive or negative sentence gets the wrong label
 # Every step's failure stops the demo with its error. Training and eval log progress lines
-# (step/total, loss, examples/s, ETA) at least every 10 s.
+# (step/total, loss, examples/s, ETA) at least every 10 s. Without a GPU, TensorFlow logs one
+# harmless "failed call to cuInit" line per step.
 # Usage: bash run_scripts/demo.sh [python] [work dir]
 #   DEMO_TRAIN_EXAMPLES=N: SST-2 training sentences (default 2000); DEMO_CHECK=0: print the
 #   labels of step 5 without requiring them to be right (for tiny smoke runs).
