@@ -49,7 +49,8 @@ def eval_series(run_dir):
   records = summaries.read_history(run_dir)
   final = os.path.join(run_dir, "eval_results.txt")
   if not records and os.path.exists(final):
-    records = [summaries.read_results(final)]
+    from official_bert.tasks import base  # pylint: disable=import-outside-toplevel
+    records = [base.read_eval_results(final)]
   out = {}
   for r in records:
     for k, v in r.items():

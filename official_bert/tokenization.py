@@ -23,7 +23,6 @@ import re
 import unicodedata
 
 from absl import logging
-import tensorflow as tf
 
 # Tokens every BERT vocab must have: wordpiece falls back to [UNK]; features use the other three.
 REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -89,8 +88,13 @@ def load_vocab(vocab_file):
   is an error: GR silently skips it, which shifts every later id away from the checkpoint's rows.
   """
   vocab = collections.OrderedDict()
-  with tf.io.gfile.GFile(vocab_file, "rb") as reader:
-    data = reader.read()
+  if "://" in vocab_file:  # TensorFlow only for remote files: data prep starts faster without it
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    with tf.io.gfile.GFile(vocab_file, "rb") as reader:
+      data = reader.read()
+  else:
+    with open(vocab_file, "rb") as reader:
+      data = reader.read()
   lines = convert_to_unicode(data).split("\n")
   if lines and lines[-1] == "":  # the final newline
     lines.pop()

@@ -88,6 +88,7 @@ def test_run_classifier_periodic_eval_keeps_the_best_checkpoint(tmp_path, uncase
   import subprocess  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel
   from official_bert.data import classifier  # pylint: disable=import-outside-toplevel
+  from official_bert.tasks import base  # pylint: disable=import-outside-toplevel
   from official_bert.training import summaries  # pylint: disable=import-outside-toplevel
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   config = tmp_path / "bert_config.json"
@@ -116,17 +117,17 @@ def test_run_classifier_periodic_eval_keeps_the_best_checkpoint(tmp_path, uncase
   history = summaries.read_history(str(out))
   assert [r["global_step"] for r in history] == [4, 8, 12]
   best = min(history, key=lambda r: r["eval_loss"])
-  kept = classifier.read_eval_results(str(out / "best" / "eval_results.txt"))
+  kept = base.read_eval_results(str(out / "best" / "eval_results.txt"))
   assert kept == {k: best[k] for k in ("eval_accuracy", "eval_loss", "global_step")}
   assert sorted(p.name for p in (out / "best").glob("*.index")) == [
       f"model.ckpt-{best['global_step']}.index"]
-  assert classifier.read_eval_results(str(out / "eval_results.txt"))["global_step"] == 12
+  assert base.read_eval_results(str(out / "eval_results.txt"))["global_step"] == 12
   # Evaluate the kept model on its own: same dev loss.
   again = tmp_path / "again"
   shutil.copytree(out / "best", again)
   shutil.copy(out / classifier.POOLING_FILE, again)
   run(again, "--do_eval")
-  assert classifier.read_eval_results(str(again / "eval_results.txt"))["eval_loss"] == (
+  assert base.read_eval_results(str(again / "eval_results.txt"))["eval_loss"] == (
       pytest.approx(best["eval_loss"], abs=1e-6))
   assert len({r["eval_loss"] for r in history}) == 3  # the choice was not a tie
   # Usage errors: one line, no traceback.

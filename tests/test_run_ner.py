@@ -60,24 +60,12 @@ def ner_run(tmp_path_factory, data_dir, uncased_vocab):
             f"--vocab_file={uncased_vocab}", "--do_lower_case=True", f"--output_dir={out}",
             "--max_seq_length=32", "--eval_batch_size=8", "--predict_batch_size=8"]
   _run(common + ["--do_train", "--do_eval", "--do_predict", "--train_batch_size=8",
-                 "--num_train_steps=6", "--learning_rate=1e-3", "--save_checkpoints_steps=3",
-                 "--eval_every_steps=3", "--keep_best_checkpoint"])
+                 "--num_train_steps=6", "--learning_rate=1e-3", "--save_checkpoints_steps=3"])
   first_predictions = open(out / "test_predictions.txt").read()
   # Eval / predict only: restores the fine-tuned checkpoint from output_dir.
   _run(common + ["--do_predict"])  # same batch size: bit-identical outputs expected
   return dict(tmp=tmp, out=out, long_sentence=long_sentence,
               first_predictions=first_predictions)
-
-
-def test_periodic_eval_keeps_the_best_entity_f1(ner_run):
-  from official_bert.training import summaries  # pylint: disable=import-outside-toplevel
-  out = ner_run["out"]
-  history = summaries.read_history(str(out))
-  assert [r["global_step"] for r in history] == [3, 6]
-  best = max(history, key=lambda r: r["eval_f1"])  # the first of equal ones, as the loop keeps
-  kept = summaries.read_results(str(out / "best" / "eval_results.txt"))
-  assert kept["global_step"] == best["global_step"] and kept["eval_f1"] == best["eval_f1"]
-  assert (out / "best" / f"model.ckpt-{best['global_step']}.index").exists()
 
 
 def test_outputs_appear(ner_run):

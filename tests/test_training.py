@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import training_helper as th
-from official_bert.training import inputs
+from official_bert.tasks import pretraining
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_helper.py")
@@ -100,9 +100,9 @@ def test_bfloat16_mixed_precision_runs(records, tmp_path):
 
 def test_input_length_mismatch_is_a_clear_error(records):
   with pytest.raises(ValueError, match=r"max_seq_length=128.*pass --max_seq_length=32"):
-    inputs.check_pretraining_files(records, 128, th.PRED)
+    pretraining.check_pretraining_files(records, 128, th.PRED)
   with pytest.raises(ValueError, match=r"max_predictions_per_seq=20"):
-    inputs.check_pretraining_files(records, th.SEQ, 20)
+    pretraining.check_pretraining_files(records, th.SEQ, 20)
 
 
 def _env():
@@ -241,6 +241,7 @@ def _events(run_dir):
 def test_periodic_eval_summaries_and_best_checkpoint(records, tmp_path):
   # eval_fn scores steps by hand (best at step 4, a "loss" would pick step 6); it also records
   # the weights it saw, which best/ must hold.
+  from official_bert.tasks import base  # pylint: disable=import-outside-toplevel
   from official_bert.training import loop, summaries  # pylint: disable=import-outside-toplevel
   scores = {2: 0.5, 4: 0.9, 6: 0.7}
   seen = {}
@@ -258,7 +259,7 @@ def test_periodic_eval_summaries_and_best_checkpoint(records, tmp_path):
   assert [(r["global_step"], r["eval_accuracy"]) for r in history] == [(2, .5), (4, .9), (6, .7)]
   best = out / "best"
   assert tf.train.latest_checkpoint(str(best)).endswith("model.ckpt-4")
-  assert summaries.read_results(str(best / "eval_results.txt"))["global_step"] == 4
+  assert base.read_eval_results(str(best / "eval_results.txt"))["global_step"] == 4
   loop.build_checkpoint(model).read(tf.train.latest_checkpoint(str(best))).expect_partial()
   _assert_weights_close(seen[4], model.get_weights(), 0.0)
   assert max(float(np.max(np.abs(x - y))) for x, y in zip(seen[4], seen[6])) > 1e-5

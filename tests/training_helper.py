@@ -2,7 +2,8 @@
 
   python tests/training_helper.py mirrored RECORDS_GLOB OUT_DIR   # 2 logical CPUs vs 1 device
   python tests/training_helper.py worker RECORDS_GLOB OUT_DIR      # one MWMS worker ($TF_CONFIG)
-Each writes OUT_DIR/<name>.npz with the final weights and the losses.
+Each writes the final weights to OUT_DIR: mirrored -> one.npz and mirrored.npz (4 steps each),
+worker -> worker<task index>.npz (3 steps).
 """
 
 import os
@@ -25,8 +26,8 @@ def tiny_config(dropout=0.0):
 
 
 def make_records(data_dir, out_dir):
-  """Pre-training TFRecords (2 files) from GR's sample_text via data_prep."""
-  from data_prep import pretraining_pipeline as pp  # pylint: disable=import-outside-toplevel
+  """Pre-training TFRecords (2 files) from GR's sample_text via the data-prep pipeline."""
+  from official_bert.data import pretraining_pipeline as pp  # pylint: disable=import-outside-toplevel
   files = [os.path.join(out_dir, f"pt-{i}.tfrecord") for i in range(2)]
   pp.run_compat([os.path.join(data_dir, "sample_text", "sample_text.txt")], files,
                 pp.make_options(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"),
@@ -52,14 +53,15 @@ def run(strategy, files, output_dir, num_train_steps, batch=8, accumulation=1, j
   loop.RunSettings fields (summaries off unless given)."""
   import keras  # pylint: disable=import-outside-toplevel
   from official_bert import optimization  # pylint: disable=import-outside-toplevel
-  from official_bert.training import inputs, loop, pretraining  # pylint: disable=import-outside-toplevel
+  from official_bert.tasks import pretraining  # pylint: disable=import-outside-toplevel
+  from official_bert.training import loop  # pylint: disable=import-outside-toplevel
   keras.utils.set_random_seed(7)
   total = total_steps or num_train_steps
   task = pretraining.pretraining_task(tiny_config(dropout))
 
   def dataset_fn(ctx):
-    ds = inputs.pretraining_dataset(files, ctx.get_per_replica_batch_size(batch), SEQ, PRED,
-                                    True, ctx, seed=3, filter_fn=full_masks)
+    ds = pretraining.pretraining_dataset(files, ctx.get_per_replica_batch_size(batch), SEQ,
+                                         PRED, True, ctx, seed=3, filter_fn=full_masks)
     return map_dataset(ds) if map_dataset else ds
 
   settings = loop.RunSettings(output_dir=output_dir, num_train_steps=num_train_steps,

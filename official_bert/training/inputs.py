@@ -5,14 +5,12 @@ file sharding, parallel interleave over files, seeded shuffle, repeat, static-sh
 (drop_remainder, so TPU/XLA see one shape), prefetch. Everything is seeded and deterministic, so
 the training loop can restore the input position on resume by skipping the batches already used.
 
-`pretraining_dataset` decodes GR's pre-training TFRecords (schema: official_bert.data.pretraining).
+The tasks' dataset functions (official_bert.tasks) use it for training; eval / predict pipelines,
+which read once and pad the last batch, are official_bert.data.records.eval_dataset.
 """
 
 import tensorflow as tf
 from absl import logging
-
-from official_bert import utils
-from official_bert.data import pretraining
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -63,41 +61,3 @@ def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_cont
   options.deterministic = True
   options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
   return ds.with_options(options).prefetch(AUTOTUNE)
-
-
-def check_pretraining_files(input_files, max_seq_length, max_predictions_per_seq):
-  """Reads the first record and fails clearly if its lengths disagree with the flags."""
-  path = input_files[0]
-  try:
-    first = next(iter(tf.data.TFRecordDataset(path).take(1)))
-  except StopIteration:
-    raise ValueError(f"{path}: no records; check --input_file") from None
-  example = tf.train.Example.FromString(first.numpy())
-  feats = example.features.feature
-  expected = pretraining.feature_spec(max_seq_length, max_predictions_per_seq)
-  missing = sorted(set(expected) - set(feats))
-  if missing:
-    raise ValueError(f"{path}: not a pre-training TFRecord (missing features {missing}); "
-                     "make it with data_prep's create_pretraining_data")
-  for key, flag, want in (("input_ids", "max_seq_length", max_seq_length),
-                          ("masked_lm_positions", "max_predictions_per_seq",
-                           max_predictions_per_seq)):
-    got = len(feats[key].int64_list.value)
-    if got != want:
-      raise ValueError(
-          f"{path}: {key} has length {got} but --{flag}={want}; pass --{flag}={got} or "
-          f"regenerate the data with --{flag}={want}")
-
-
-def pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_per_seq,
-                        is_training, input_context=None, seed=12345, repeat=None,
-                        filter_fn=None):
-  """GR's pre-training input_fn: batches of int32 feature dicts with static shapes."""
-  files = utils.expand_globs(input_file) if isinstance(input_file, str) else list(input_file)
-
-  def decode(serialized):  # the schema is owned by official_bert.data.pretraining
-    return pretraining.parse_example(serialized, max_seq_length, max_predictions_per_seq)
-
-  # GR repeats eval data too and evaluates a fixed number of steps (max_eval_steps).
-  return tfrecord_dataset(files, decode, batch_size, is_training, input_context, seed=seed,
-                          repeat=True if repeat is None else repeat, filter_fn=filter_fn)

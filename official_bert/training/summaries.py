@@ -58,21 +58,6 @@ class Writers:
       w.flush()
 
 
-def write_results(path, results, log=False):
-  """GR's eval_results.txt: one `key = value` line per result, keys sorted; written atomically."""
-  with utils.atomic_open(path) as f:
-    for key in sorted(results):
-      if log:
-        logging.info("  %s = %s", key, results[key])
-      f.write(f"{key} = {results[key]}\n")
-
-
-def read_results(path):
-  """eval_results.txt -> {key: float}."""
-  with tf.io.gfile.GFile(path) as f:
-    return {k.strip(): float(v) for k, v in (line.split("=", 1) for line in f if "=" in line)}
-
-
 def read_history(output_dir):
   """The eval_history.jsonl records of output_dir ([] if none)."""
   path = os.path.join(output_dir, EVAL_HISTORY)
@@ -99,7 +84,8 @@ class EvalTracker:
     self.best = None
     best_results = os.path.join(self.best_dir, "eval_results.txt")
     if best_metric and tf.io.gfile.exists(best_results):
-      self.best = read_results(best_results).get(best_metric)
+      from official_bert.tasks import base  # pylint: disable=import-outside-toplevel
+      self.best = base.read_eval_results(best_results).get(best_metric)
     self._manager = None
 
   def _better(self, value):
@@ -138,6 +124,7 @@ class EvalTracker:
     path = self._manager.save(checkpoint_number=step)
     self.best = results[self.best_metric]
     if self.chief:
-      write_results(os.path.join(self.best_dir, "eval_results.txt"), results)
+      from official_bert.tasks import base  # pylint: disable=import-outside-toplevel
+      base.write_eval_results(os.path.join(self.best_dir, "eval_results.txt"), results)
       logging.info("New best %s=%.4f at step %d: kept %s", self.best_metric, self.best, step,
                    path)
