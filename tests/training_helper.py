@@ -46,8 +46,11 @@ def full_masks(example):
 
 def run(strategy, files, output_dir, num_train_steps, batch=8, accumulation=1, jit=False,
         dropout=0.0, total_steps=None, steps_per_loop=2, save_every=2, lr=1e-3,
-        optimizer="adamw"):
-  """Trains the tiny pretrainer; returns (model, final weights)."""
+        optimizer="adamw", map_dataset=None, eval_fn=None, **extra):
+  """Trains the tiny pretrainer; returns (model, final weights).
+
+  map_dataset: applied to the training dataset (e.g. to slow it down); extra: more
+  loop.RunSettings fields (summaries off unless given)."""
   import keras  # pylint: disable=import-outside-toplevel
   from official_bert import optimization  # pylint: disable=import-outside-toplevel
   from official_bert.tasks import pretraining  # pylint: disable=import-outside-toplevel
@@ -57,16 +60,18 @@ def run(strategy, files, output_dir, num_train_steps, batch=8, accumulation=1, j
   task = pretraining.pretraining_task(tiny_config(dropout))
 
   def dataset_fn(ctx):
-    return pretraining.pretraining_dataset(files, ctx.get_per_replica_batch_size(batch), SEQ,
-                                           PRED, True, ctx, seed=3, filter_fn=full_masks)
+    ds = pretraining.pretraining_dataset(files, ctx.get_per_replica_batch_size(batch), SEQ,
+                                         PRED, True, ctx, seed=3, filter_fn=full_masks)
+    return map_dataset(ds) if map_dataset else ds
 
   settings = loop.RunSettings(output_dir=output_dir, num_train_steps=num_train_steps,
                               train_batch_size=batch, steps_per_loop=steps_per_loop,
                               save_checkpoints_steps=save_every,
                               gradient_accumulation_steps=accumulation, jit_compile=jit,
-                              write_summaries=False)
+                              **{"write_summaries": False, **extra})
   model = loop.train(task, strategy, dataset_fn,
-                     lambda: optimization.create_optimizer(lr, total, 1, optimizer), settings)
+                     lambda: optimization.create_optimizer(lr, total, 1, optimizer), settings,
+                     eval_fn=eval_fn)
   return model, [w.copy() for w in model.get_weights()]
 
 

@@ -75,6 +75,11 @@ def define_common_flags():
   flags.DEFINE_integer("steps_per_loop", None, "Alias of --iterations_per_loop.")
   flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
   flags.DEFINE_integer("seed", 12345, "Seed for weight initialization, dropout and shuffling.")
+  flags.DEFINE_float("progress_interval_secs", 10.0, "Log a progress line (step/total, loss, "
+                     "learning rate, examples/s, ETA) at least this often, in seconds of wall "
+                     "time. 0: one line per --iterations_per_loop steps only.")
+  flags.DEFINE_integer("save_summary_steps", 100, "Write TensorBoard train scalars (output_dir/"
+                       "train) every N steps.")
 
 
 def define_finetuning_flags(max_seq_length=128):
@@ -98,6 +103,27 @@ def define_finetuning_flags(max_seq_length=128):
 def define_eval_flags():
   flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.")
   flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
+
+
+def define_periodic_eval_flags(default_metric):
+  """Evaluation during training; `default_metric`: the job's main dev metric."""
+  flags.DEFINE_integer("eval_every_steps", 0, "Evaluate on the dev set every N training steps "
+                       "and at the end (eval/ TensorBoard scalars, eval_history.jsonl). 0: no "
+                       "periodic evaluation.")
+  flags.DEFINE_bool("keep_best_checkpoint", False, "With --eval_every_steps, keep the model of "
+                    "the best evaluation (on --best_metric) in output_dir/best/ with its "
+                    "eval_results.txt. output_dir/eval_results.txt stays the final model's.")
+  flags.DEFINE_string("best_metric", default_metric, "The eval metric --keep_best_checkpoint "
+                      "maximizes (minimizes if its name contains 'loss').")
+
+
+def check_periodic_eval(flags_obj):
+  """Usage errors of the periodic-eval flags, before any work."""
+  if flags_obj.keep_best_checkpoint and not flags_obj.eval_every_steps:
+    raise app.UsageError("--keep_best_checkpoint needs --eval_every_steps=N (how often to "
+                         "evaluate)")
+  if flags_obj.eval_every_steps and not flags_obj.do_train:
+    raise app.UsageError("--eval_every_steps evaluates during training: add --do_train")
 
 
 def define_predict_flags():
@@ -154,7 +180,19 @@ def run_settings(flags_obj, num_train_steps, output_dir=None):
       save_checkpoints_steps=flags_obj.save_checkpoints_steps,
       keep_checkpoint_max=flags_obj.keep_checkpoint_max,
       gradient_accumulation_steps=flags_obj.gradient_accumulation_steps,
-      jit_compile=flags_obj.jit_compile)
+      jit_compile=flags_obj.jit_compile,
+      progress_interval_secs=flags_obj.progress_interval_secs,
+      save_summary_steps=flags_obj.save_summary_steps,
+      eval_every_steps=getattr(flags_obj, "eval_every_steps", 0),
+      best_metric=(flags_obj.best_metric if getattr(flags_obj, "keep_best_checkpoint", False)
+                   else None),
+      run_config=job_flags(flags_obj))
+
+
+def job_flags(flags_obj):
+  """{name: value} of the job's own flags (not absl's or TF's), for the run's config summary."""
+  return {f.name: f.value for module, fl in flags_obj.flags_by_module_dict().items()
+          if "official_bert" in module or "run_scripts" in module for f in fl}
 
 
 # ---------------------------------------------------------------------------- checks
@@ -216,11 +254,14 @@ def train(flags_obj, task, strategy):
   dataset_fn, num_examples = task.train_data(flags_obj.train_batch_size)
   num_train_steps, num_warmup_steps = train_steps(flags_obj, num_examples)
   logging.info("  Num steps = %d (warmup %d)", num_train_steps, num_warmup_steps)
+  eval_fn = None
+  if getattr(flags_obj, "eval_every_steps", 0):  # the task's dev evaluation, during training
+    eval_fn = lambda model, step: task.evaluate(strategy, model, flags_obj.eval_batch_size)
   return loop.train(
       task.loop_task, strategy, dataset_fn,
       optimizer_fn=optimizer_fn(flags_obj, num_train_steps, num_warmup_steps),
       settings=run_settings(flags_obj, num_train_steps),
-      init_fn=base.encoder_init_fn(flags_obj.init_checkpoint))
+      init_fn=base.encoder_init_fn(flags_obj.init_checkpoint), eval_fn=eval_fn)
 
 
 def train_or_restore(flags_obj, task, strategy):

@@ -16,6 +16,7 @@ import tensorflow as tf
 from official_bert import cli
 from official_bert import checkpoints, configs, encoder, tokenization
 from official_bert.data import extract
+from official_bert.training import progress
 from official_bert.utils import atomic_open
 
 flags.DEFINE_string("input_file", None, "Text, one example per line; 'a ||| b' for pairs.")
@@ -52,14 +53,16 @@ def main(_):
     return [all_layers[i] for i in layer_indexes]
 
   arrays = extract.features_to_arrays(features)
+  meter = progress.Progress("extract_features", len(features), "example")
   with atomic_open(FLAGS.output_file) as out:
     for start in range(0, len(features), FLAGS.batch_size):
       batch = {k: v[start:start + FLAGS.batch_size] for k, v in arrays.items()}
       outputs = [o.numpy() for o in layers_of(batch)]
       for j, feature in enumerate(features[start:start + FLAGS.batch_size]):
         out.write(extract.feature_json(feature, [o[j] for o in outputs], layer_indexes) + "\n")
-      logging.info("Wrote %d / %d examples", min(start + FLAGS.batch_size, len(features)),
-                   len(features))
+      done = min(start + FLAGS.batch_size, len(features))
+      meter.update(done, force=done == len(features), warmup=start == 0)
+  logging.info("Wrote %s", FLAGS.output_file)
 
 
 def run():

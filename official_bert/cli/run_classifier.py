@@ -19,7 +19,8 @@ from absl import app, flags, logging
 from official_bert import cli, models
 from official_bert.cli import common_flags
 from official_bert.data import classifier
-from official_bert.tasks import classification
+from official_bert.tasks import classification, classification_metrics
+from official_bert.training import distribute, summaries
 
 # ---- GR's flags (bert_config_file, output_dir, init_checkpoint, do_train, train_batch_size,
 # learning_rate, save_checkpoints_steps, iterations_per_loop, use_tpu and the TPU flags come from
@@ -28,6 +29,7 @@ common_flags.define_common_flags()
 common_flags.define_finetuning_flags(max_seq_length=128)
 common_flags.define_eval_flags()
 common_flags.define_predict_flags()
+common_flags.define_periodic_eval_flags(None)  # default: the task's main metric (_best_metric)
 flags.DEFINE_string("data_dir", None, "The input data dir. Should contain the .tsv files (or "
                     "other data files) for the task.")
 flags.DEFINE_string("task_name", None, "The name of the task to train: one of "
@@ -59,9 +61,24 @@ def task_config():
       seed=FLAGS.seed)
 
 
+def _best_metric(processor):
+  """--best_metric, else the task's main dev metric (eval_mcc for CoLA, eval_f1 for MRPC...)."""
+  names = classification_metrics.TASK_METRICS[
+      classification_metrics.task_name_key(processor.task_name)]
+  prefixes = ["eval" + classifier.split_suffix(split) + "_" for split in processor.eval_splits]
+  if not FLAGS.best_metric:
+    return prefixes[0] + names[0]
+  known = [p + m for p in prefixes for m in ("loss",) + names]
+  if FLAGS.best_metric not in known:
+    raise app.UsageError(f"--best_metric={FLAGS.best_metric} is not a metric of "
+                         f"{processor.task_name}: use one of {', '.join(known)}")
+  return FLAGS.best_metric
+
+
 def main(_):
   logging.set_verbosity(logging.INFO)
   common_flags.check_finetuning(FLAGS)
+  common_flags.check_periodic_eval(FLAGS)
   if FLAGS.dynamic_padding and (FLAGS.jit_compile or common_flags.strategy_name(FLAGS) == "tpu"):
     raise app.UsageError("--dynamic_padding gives every batch its own shape; TPUs and "
                          "--jit_compile need one static shape: drop --dynamic_padding")
@@ -69,9 +86,13 @@ def main(_):
   strategy = common_flags.setup(FLAGS)
   common_flags.write_bert_config(FLAGS, bert_config, strategy)
   task = classification.ClassificationTask(task_config(), bert_config)
+  if FLAGS.keep_best_checkpoint:
+    FLAGS.best_metric = _best_metric(task.processor)
   model = common_flags.train_or_restore(FLAGS, task, strategy)
   if FLAGS.do_eval:
-    task.evaluate(strategy, model, FLAGS.eval_batch_size)
+    results = task.evaluate(strategy, model, FLAGS.eval_batch_size)
+    if distribute.is_chief(strategy):
+      summaries.Writers(FLAGS.output_dir).eval_scalars(results["global_step"], results)
   if FLAGS.do_predict:
     task.predict(strategy, model, FLAGS.predict_batch_size)
 

@@ -48,7 +48,7 @@ import tensorflow as tf
 from absl import logging
 
 from official_bert import checkpoints, optimization
-from official_bert.training import distribute
+from official_bert.training import distribute, progress, summaries
 
 CHECKPOINT_NAME = "model.ckpt"
 
@@ -73,6 +73,13 @@ class RunSettings:
   gradient_accumulation_steps: int = 1
   jit_compile: bool = False
   write_summaries: bool = True
+  # Wall time between progress lines (the host loop is cut into calls of about a fifth of it;
+  # 0: one call per host loop and a line per loop only).
+  progress_interval_secs: float = progress.DEFAULT_INTERVAL_SECS
+  save_summary_steps: int = 100  # TensorBoard train scalars every N steps (Estimator's default)
+  eval_every_steps: int = 0  # periodic evaluation with train()'s eval_fn (0: none)
+  best_metric: Optional[str] = None  # keep the best checkpoint on this eval metric in best/
+  run_config: Optional[dict] = None  # the job's flags etc., shown in TensorBoard's Text tab
 
 
 def default_eval_metrics(task):
@@ -174,7 +181,14 @@ def _micro_batches(features, k):
   return [tf.nest.map_structure(lambda t, i=i: t[i], stacked) for i in range(k)]
 
 
-def _make_train_loop(task, strategy, model, optimizer, settings):
+def _metric_names(task, model, element_spec):
+  """The names of loss_fn's metrics, from a trace (not a run) of the forward pass."""
+  specs = tf.nest.map_structure(lambda s: tf.TensorSpec(s.shape, s.dtype), element_spec)
+  traced = tf.function(lambda f: task.loss_fn(f, model(f, training=False))[1])
+  return sorted(traced.get_concrete_function(specs).structured_outputs)
+
+
+def _make_train_loop(task, strategy, model, optimizer, settings, element_spec):
   """A tf.function running `num_steps` optimizer steps; returns mean loss/metrics."""
   k = int(settings.gradient_accumulation_steps)
   scale = 1.0 / (strategy.num_replicas_in_sync * k)
@@ -216,8 +230,12 @@ def _make_train_loop(task, strategy, model, optimizer, settings):
     used = [(g, v) for g, v in zip(grads, tvars) if g is not None]
     grads = tf.distribute.get_replica_context().all_reduce(
         tf.distribute.ReduceOp.SUM, [g for g, _ in used])
+    # The norm GR's optimizer clips (of the mean gradient, before clipping; unscaled).
+    norm = tf.linalg.global_norm(grads)
+    if lso:
+      norm = norm / tf.cast(optimizer.dynamic_scale, norm.dtype)
     optimization.apply_reduced_gradients(optimizer, grads, [v for _, v in used])
-    return dict(loss=tf.cast(loss, tf.float32),
+    return dict(loss=tf.cast(loss, tf.float32), global_norm=tf.cast(norm, tf.float32),
                 **{n: tf.cast(v, tf.float32) for n, v in metrics.items()})
 
   def one_step(iterator):
@@ -225,14 +243,17 @@ def _make_train_loop(task, strategy, model, optimizer, settings):
     return tf.nest.map_structure(
         lambda v: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None), per_replica)
 
+  names = ["loss", "global_norm"] + _metric_names(task, model, element_spec)
+
   @tf.function
   def train_loop(iterator, num_steps):
-    # The first step is outside the loop so the metric structure is known for the loop state.
-    sums = one_step(iterator)
-    for _ in tf.range(num_steps - 1):
+    # Every step runs in the loop body, so cutting a host loop into several calls (progress
+    # lines) or resuming runs the very same graph per step: bit-identical weights.
+    sums = {n: tf.constant(0.0) for n in names}
+    for _ in tf.range(num_steps):
       out = one_step(iterator)
-      sums = tf.nest.map_structure(tf.add, sums, out)
-    return tf.nest.map_structure(lambda s: s / tf.cast(num_steps, tf.float32), sums)
+      sums = {n: sums[n] + out[n] for n in names}
+    return {n: v / tf.cast(num_steps, tf.float32) for n, v in sums.items()}
 
   return train_loop
 
@@ -246,7 +267,58 @@ def _check_batch(settings, strategy):
         f"({settings.gradient_accumulation_steps})")
 
 
-def train(task, strategy, dataset_fn, optimizer_fn, settings, init_fn=None):
+class _Chunker:
+  """Sizes the tf.function calls inside one host loop so the host regains control about every
+  `target_secs` (for progress lines) without paying a call per step. Splitting a loop changes
+  no result: the calls share one traced function, iterator, optimizer and RNG state."""
+
+  def __init__(self, target_secs):
+    self.target_secs = target_secs
+    self.size = 1
+    self.secs_per_step = None
+    self._calls = 0
+
+  def next(self, remaining):
+    if not self.target_secs or self.target_secs <= 0:
+      return remaining  # one call per host loop, as GR's iterations_per_loop
+    return max(1, min(remaining, self.size))
+
+  def observe(self, steps, secs):
+    self._calls += 1
+    if self._calls == 1:
+      return  # the first call includes tracing: its time says nothing about a step
+    self.secs_per_step = secs / steps
+    wanted = int(self.target_secs / max(self.secs_per_step, 1e-9))
+    self.size = max(1, min(wanted, 4 * self.size))  # grow gradually; shrink at once
+
+  def upcoming_secs(self):
+    return (self.secs_per_step or 0.0) * self.size
+
+
+class _Mean:
+  """Step-weighted running mean of the loop's per-call mean metrics."""
+
+  def __init__(self):
+    self.sums, self.steps, self.secs = {}, 0, 0.0
+
+  def add(self, means, steps, secs):
+    for k, v in means.items():
+      self.sums[k] = self.sums.get(k, 0.0) + v * steps
+    self.steps += steps
+    self.secs += secs
+
+  def pop(self):
+    out = {k: v / self.steps for k, v in self.sums.items()} if self.steps else {}
+    steps, secs = self.steps, self.secs
+    self.sums, self.steps, self.secs = {}, 0, 0.0
+    return out, steps, secs
+
+
+def _next_multiple(step, every):
+  return (step // every + 1) * every if every and every > 0 else None
+
+
+def train(task, strategy, dataset_fn, optimizer_fn, settings, init_fn=None, eval_fn=None):
   """Trains to settings.num_train_steps (resuming from output_dir); returns the model.
 
   Args:
@@ -257,13 +329,16 @@ def train(task, strategy, dataset_fn, optimizer_fn, settings, init_fn=None):
     optimizer_fn: () -> Keras optimizer (optimization.create_optimizer), called in scope.
     settings: RunSettings.
     init_fn: model -> None, e.g. restoring a pre-trained encoder; only on a fresh start.
+    eval_fn: (model, step) -> {metric name: float}, run every settings.eval_every_steps and at
+      the last step (periodic evaluation; see summaries.EvalTracker for what is written).
   """
   _check_batch(settings, strategy)
   chief = distribute.is_chief(strategy)
   tf.io.gfile.makedirs(settings.output_dir)
   with strategy.scope():
     model = task.build_model()
-    _ensure_built(model, dataset_fn(tf.distribute.InputContext()).element_spec)
+    element_spec = dataset_fn(tf.distribute.InputContext()).element_spec
+    _ensure_built(model, element_spec)
     optimizer = optimizer_fn()
     optimizer.build(model.trainable_variables)
     ckpt = build_checkpoint(model, optimizer)
@@ -273,51 +348,84 @@ def train(task, strategy, dataset_fn, optimizer_fn, settings, init_fn=None):
   if not restore_latest(model, settings.output_dir, optimizer, ckpt) and init_fn is not None:
     init_fn(model)
   step = int(optimizer.iterations.numpy())
+  total = settings.num_train_steps
   if step:
-    logging.info("Resuming at step %d of %d", step, settings.num_train_steps)
-  if step >= settings.num_train_steps:
+    logging.info("Resuming at step %d of %d", step, total)
+  if step >= total:
     return model
 
   # Skipping the batches already consumed restores the input position exactly.
   dist_ds = strategy.distribute_datasets_from_function(lambda ctx: dataset_fn(ctx).skip(step))
   iterator = iter(dist_ds)
-  train_loop = _make_train_loop(task, strategy, model, optimizer, settings)
-  writer = (tf.summary.create_file_writer(os.path.join(settings.output_dir, "train"))
-            if chief and settings.write_summaries else tf.summary.create_noop_writer())
-  every = max(1, settings.save_checkpoints_steps or settings.num_train_steps)
-  while step < settings.num_train_steps:
-    next_save = (step // every + 1) * every
-    n = min(settings.steps_per_loop, settings.num_train_steps - step, next_save - step)
-    start = time.time()
-    logs = {k: float(v) for k, v in train_loop(iterator, tf.constant(n, tf.int32)).items()}
-    elapsed = time.time() - start
-    step = int(optimizer.iterations.numpy())
-    lr = float(optimization.inner_optimizer(optimizer).learning_rate)
-    eps = n * settings.train_batch_size / max(elapsed, 1e-9)
-    logging.info("step %d/%d %s learning_rate=%.3g examples/s=%.1f", step,
-                 settings.num_train_steps,
-                 " ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items())), lr, eps)
-    with writer.as_default():
-      for name, value in logs.items():
-        tf.summary.scalar(name, value, step=step)
-      tf.summary.scalar("learning_rate", lr, step=step)
-      tf.summary.scalar("examples_per_second", eps, step=step)
-    if step % every == 0 or step >= settings.num_train_steps:
-      path = manager.save(checkpoint_number=step)
-      if chief:
-        logging.info("Saved %s", path)
-  writer.flush()
+  train_loop = _make_train_loop(task, strategy, model, optimizer, settings, element_spec)
+  writers = summaries.Writers(settings.output_dir, enabled=chief and settings.write_summaries)
+  config = {k: v for k, v in dataclasses.asdict(settings).items() if k != "run_config"}
+  writers.config_text(dict(config, **(settings.run_config or {})), step)
+  tracker = None
+  if eval_fn is not None and settings.eval_every_steps:
+    tracker = summaries.EvalTracker(settings.output_dir, writers, settings.best_metric,
+                                    best_dir=os.path.join(ckpt_dir, "best"), chief=chief,
+                                    start_step=step)
+  meter = progress.Progress("train", total, "step", settings.train_batch_size,
+                            settings.progress_interval_secs, start=step)
+  chunker = _Chunker((settings.progress_interval_secs or 0) / 5)
+  since_line, since_summary = _Mean(), _Mean()
+  every = max(1, settings.save_checkpoints_steps or total)
+  inner = optimization.inner_optimizer(optimizer)
+  while step < total:
+    # One host loop of GR's iterations_per_loop steps, ending at a checkpoint step at the latest.
+    loop_end = min(step + settings.steps_per_loop, total, _next_multiple(step, every))
+    while step < loop_end:
+      stops = [loop_end, _next_multiple(step, settings.save_summary_steps),
+               _next_multiple(step, settings.eval_every_steps if tracker else None)]
+      n = chunker.next(min(s for s in stops if s is not None) - step)
+      start = time.time()
+      means = {k: float(v) for k, v in train_loop(iterator, tf.constant(n, tf.int32)).items()}
+      secs = time.time() - start
+      chunker.observe(n, secs)
+      step = int(optimizer.iterations.numpy())
+      lr = float(inner.learning_rate)
+      since_line.add(means, n, secs)
+      since_summary.add(means, n, secs)
+      if settings.save_summary_steps and (step % settings.save_summary_steps == 0
+                                          or step >= total):
+        values, steps, train_secs = since_summary.pop()
+        writers.train_scalars(step, dict(values, learning_rate=lr, examples_per_second=(
+            steps * settings.train_batch_size / max(train_secs, 1e-9))))
+      if meter.due(chunker.upcoming_secs()) or step >= loop_end:
+        values, _, _ = since_line.pop()
+        ordered = {"loss": values.pop("loss"), **dict(sorted(values.items())), "learning_rate": lr}
+        meter.update(step, force=True, warmup=True, **ordered)
+      else:
+        meter.update(step, warmup=True)
+      if step % every == 0 or step >= total:
+        path = manager.save(checkpoint_number=step)
+        if chief:
+          logging.info("Saved %s", path)
+      if tracker and (step % settings.eval_every_steps == 0 or step >= total):
+        tracker.evaluate(eval_fn, model, step)
+  writers.flush()
   if not chief:
     tf.io.gfile.rmtree(ckpt_dir)
   return model
 
 
-def evaluate(task, strategy, dataset_fn, model, max_steps=None):
-  """Runs eval_metrics_fn over (at most max_steps batches of) the data; returns {name: float}."""
+def _batches_total(max_steps, num_batches):
+  totals = [n for n in (max_steps, num_batches) if n is not None]
+  return min(totals) if totals else None
+
+
+def evaluate(task, strategy, dataset_fn, model, max_steps=None, num_batches=None,
+             progress_interval_secs=progress.DEFAULT_INTERVAL_SECS, batch_size=None):
+  """Runs eval_metrics_fn over (at most max_steps batches of) the data; returns {name: float}.
+
+  num_batches (the data's global batches, if the caller knows it) and batch_size only serve the
+  progress lines ("eval: batch 12/55 examples/s=... ETA ...").
+  """
   metrics_fn = task.eval_metrics_fn or default_eval_metrics(task)
   dist_ds = strategy.distribute_datasets_from_function(dataset_fn)
 
-  @tf.function
+  @tf.function(reduce_retracing=True)  # --dynamic_padding batches vary in length
   def eval_step(features):
     def replica(f):
       return metrics_fn(f, model(f, training=False))
@@ -325,6 +433,8 @@ def evaluate(task, strategy, dataset_fn, model, max_steps=None):
     return tf.nest.map_structure(
         lambda v: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None), per_replica)
 
+  meter = progress.Progress("eval", _batches_total(max_steps, num_batches), "batch", batch_size,
+                            progress_interval_secs)
   totals, steps = None, 0
   for features in dist_ds:
     if max_steps is not None and steps >= max_steps:
@@ -332,16 +442,19 @@ def evaluate(task, strategy, dataset_fn, model, max_steps=None):
     out = tf.nest.map_structure(lambda t: t.numpy().astype(np.float64), eval_step(features))
     totals = out if totals is None else tf.nest.map_structure(np.add, totals, out)
     steps += 1
+    meter.update(steps, warmup=steps == 1)
   if totals is None:
     raise ValueError("evaluation data is empty")
-  logging.info("Evaluated %d steps", steps)
+  logging.info("Evaluated %d steps in %s", steps, progress.format_duration(meter.elapsed()))
   return {name: float(num / den) if den else float("nan") for name, (num, den) in totals.items()}
 
 
-def predict(strategy, dataset_fn, model, predict_fn=None, keep_features=()):
+def predict(strategy, dataset_fn, model, predict_fn=None, keep_features=(), num_batches=None,
+            progress_interval_secs=progress.DEFAULT_INTERVAL_SECS, batch_size=None, name="predict"):
   """Yields {name: numpy array} per global batch: predict_fn(features, outputs) + kept features.
 
-  On MultiWorkerMirrored each worker yields its own share; use one_device / mirrored / tpu.
+  num_batches / batch_size / name only serve the progress lines. On MultiWorkerMirrored each
+  worker yields its own share; use one_device / mirrored / tpu.
   """
   dist_ds = strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -351,7 +464,7 @@ def predict(strategy, dataset_fn, model, predict_fn=None, keep_features=()):
 
   predict_fn = predict_fn or default_fn
 
-  @tf.function
+  @tf.function(reduce_retracing=True)  # --dynamic_padding batches vary in length
   def predict_step(features):
     def replica(f):
       out = predict_fn(f, model(f, training=False))
@@ -359,7 +472,10 @@ def predict(strategy, dataset_fn, model, predict_fn=None, keep_features=()):
       return out
     return strategy.run(replica, args=(features,))
 
+  meter = progress.Progress(name, num_batches, "batch", batch_size, progress_interval_secs)
   for features in dist_ds:
     per_replica = predict_step(features)
     yield {k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)], 0)
            for k, v in per_replica.items()}
+    meter.update(meter.done + 1, warmup=meter.done == 0)
+  logging.info("%s: %d batches in %s", name, meter.done, progress.format_duration(meter.elapsed()))
