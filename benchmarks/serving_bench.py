@@ -150,6 +150,8 @@ def setup(work):
       continue
     conv = tf.lite.TFLiteConverter.from_concrete_functions([probs.get_concrete_function()],
                                                            model)
+    # A few strided slices (the attention mask's new axes) are not TFLite builtins: TF kernels.
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
     if quant:
       conv.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8 weights
     flat = conv.convert()
@@ -200,9 +202,10 @@ def child_tf(variant, work):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
   if variant.startswith("tflite"):
-    from ai_edge_litert import interpreter as litert  # pylint: disable=import-outside-toplevel
     feats = tf.saved_model.load(os.path.join(work, "trimmed")).signatures["features"]
-    interp = litert.Interpreter(os.path.join(work, variant + ".tflite"), num_threads=os.cpu_count())
+    # tf.lite's interpreter carries the TF (Flex) kernels the model needs.
+    interp = tf.lite.Interpreter(os.path.join(work, variant + ".tflite"),
+                                 num_threads=os.cpu_count())
     runner = interp.get_signature_runner()
 
     def predict(pairs):
