@@ -295,6 +295,10 @@ def main(_):
   best = max((s for s in FLAGS.variants if ok[s]), key=lambda s: summary[s]["throughput"])
   fastest = min((s for s in FLAGS.variants if ok[s]), key=lambda s: summary[s]["p50"])
   print(f"best_throughput={best} fastest_p50={fastest}")
+  cpu = {s: {k: statistics.median(m[k] for m in res[s]) for k in ("p50_cpu", "throughput_cpu")}
+         for s in sides}
+  print(f"vs_hf_throughput_cpu={cpu[best]['throughput_cpu'] / cpu['hf']['throughput_cpu']:.2f} "
+        f"vs_hf_p50_cpu={cpu['hf']['p50_cpu'] / cpu[fastest]['p50_cpu']:.2f}")
   print(f"vs_hf_throughput={summary[best]['throughput'] / hf['throughput']:.2f} "
         f"vs_hf_p50={hf['p50'] / summary[fastest]['p50']:.2f}")
 
