@@ -33,6 +33,9 @@ _CONVERT = ("tests/test_checkpoints.py::test_convert_cli_minilm_round_trip",)
 _CLASSIFIER = ("tests/test_run_classifier.py::test_train_eval_predict_files",)
 _EXPORT = ("tests/test_run_classifier.py::test_export_round_trip_in_fresh_process",)
 _DATA_PREP = (HERE + "test_data_prep_and_pretraining_commands_run",)
+_BEAM = ("tests/test_beam_pipeline.py::test_documented_multiprocess_command_matches_scale_mode",)
+_TPU_WALKTHROUGH = ("tests/test_pretraining_data.py::"
+                    "test_cloud_tpu_walkthrough_data_then_training_on_cpu",)
 _INSTALL = ("tests/test_packaging.py::"
             "test_wheel_holds_the_library_only_and_imports_outside_the_checkout",)
 
@@ -73,10 +76,20 @@ COMMANDS = {
     "python data_prep/create_pretraining_data.py --input_file=/tmp/wiki.txt "
     "--output_file=/tmp/tfrecords/train --vocab_file=$VOCAB --output_shards=64 --num_workers=0":
         _DATA_PREP,
+    "python data_prep/beam_pipeline.py --input_file='corpus/*.txt' --output_file=beam/train "
+    "--vocab_file=vocab.txt --output_shards=4 --chunk_chars=20000 --dupe_factor=2 -- "
+    "--runner=DirectRunner --direct_running_mode=multi_processing --direct_num_workers=2": _BEAM,
+    "pip wheel --no-deps -w dist .": _INSTALL,
     "python data_prep/beam_pipeline.py --input_file='gs://b/corpus/*.txt' "
     "--output_file=gs://b/tf/train --vocab_file=gs://b/vocab.txt --output_shards=1024 -- "
-    "--runner=DataflowRunner --project=P --region=R --temp_location=gs://b/tmp":
-        ("tests/test_beam_pipeline.py::test_direct_runner",),
+    "--runner=DataflowRunner --project=P --region=R --temp_location=gs://b/tmp "
+    "--extra_package=dist/official_bert-0.1.0-py3-none-any.whl --requirements_file=requirements.txt":
+        _BEAM,
+    "python data_prep/beam_pipeline.py ... -- --runner=FlinkRunner --flink_master=HOST:8081 "
+    "--extra_package=dist/official_bert-0.1.0-py3-none-any.whl": _BEAM,
+    "python data_prep/beam_pipeline.py ... -- --runner=SparkRunner "
+    "--spark_master_url=spark://HOST:7077 --extra_package=dist/official_bert-0.1.0-py3-none-any.whl":
+        _BEAM,
     "python data_prep/inspect_tfrecords.py --input_file='/tmp/tfrecords/train-*' "
     "--vocab_file=$VOCAB": _DATA_PREP,
     # WORKSPACE.md: pre-training, scaling out
@@ -96,15 +109,15 @@ COMMANDS = {
     "git clone <this repo> official_bert && cd official_bert && pip install --no-deps -e .": _INSTALL,
     "pip install -r requirements.txt --no-deps tf-models-official keras keras-hub": (CI,),
     "python data_prep/create_pretraining_data.py --input_file='corpus/*.txt' "
-    "--output_file=gs://$BUCKET/pt/tf_examples.tfrecord --output_shards=256 --num_workers=0 "
-    "--vocab_file=vocab.txt --max_seq_length=128 --max_predictions_per_seq=20": _DATA_PREP,
+    "--output_file=gs://$BUCKET/pt/tf_examples --output_shards=256 --num_workers=0 "
+    "--vocab_file=vocab.txt --max_seq_length=128 --max_predictions_per_seq=20": _TPU_WALKTHROUGH,
     "python run_scripts/run_pretraining.py --use_tpu --tpu_name=local "
     "--bert_config_file=gs://$BUCKET/bert_base/bert_config.json "
     "--input_file='gs://'$BUCKET'/pt/tf_examples-*' --output_dir=gs://$BUCKET/pt_out --do_train "
     "--do_eval --train_batch_size=256 --max_seq_length=128 --max_predictions_per_seq=20 "
     "--num_train_steps=1000000 --num_warmup_steps=10000 --learning_rate=1e-4 "
     "--mixed_precision=bfloat16 --steps_per_loop=1000 --save_checkpoints_steps=5000":
-        _TPU_PATH + _DATA_PREP,
+        _TPU_PATH + _TPU_WALKTHROUGH,
     "tensorboard --logdir=gs://$BUCKET/pt_out":
         ("tests/test_training.py::test_run_pretraining_loss_falls_and_writes_gr_eval_keys",),
     # WORKSPACE.md: fine-tuning and serving
