@@ -86,7 +86,8 @@ class BertModel(ConfiguredModel):
     attention_mask = attention_mask_from_input_mask(input_mask)          # [B, S, S]
     if output_positions is not None:  # [CLS] first, for the pooler
       output_positions = tf.cast(output_positions, tf.int32)
-      output_positions = tf.concat([tf.zeros_like(output_positions[:, :1]), output_positions], 1)
+      cls_position = tf.zeros([tf.shape(input_ids)[0], 1], tf.int32)     # [B, 1]
+      output_positions = tf.concat([cls_position, output_positions], 1)  # [B, 1 + F]
     all_layers = self.encoder(embedding_output, attention_mask, training=training,
                               output_positions=output_positions)
     sequence_output = all_layers[-1]

@@ -72,10 +72,14 @@ class BertClassifier(ConfiguredModel):
     self.built = True
 
   def call(self, features, training=False):
-    outputs = self.bert(features, training=training)
     if self.pooling == "cls":
+      # Only [CLS] is read: the last layer runs its queries and feed-forward on that row alone
+      # (F = 0 extra positions); the pooled output equals the full model's.
+      no_positions = tf.zeros([tf.shape(features["input_ids"])[0], 0], tf.int32)  # [B, 0]
+      outputs = self.bert(features, training=training, output_positions=no_positions)
       pooled = outputs["pooled_output"]                                 # [B, H]
     else:
+      outputs = self.bert(features, training=training)
       pooled = masked_mean(outputs["sequence_output"], features.get("input_mask"))
     return project(self.dropout(pooled, training=training),
                    self.output_weights, self.output_bias)               # [B, L]

@@ -187,6 +187,31 @@ def test_padding_does_not_change_real_tokens():
   np.testing.assert_allclose(short, long[:, :4], atol=1e-5)
 
 
+def test_classifier_cls_pooling_runs_the_last_layer_at_cls_only_and_is_exact(gr_run):
+  # pooling="cls" reads only [CLS]: logits = GR's pooled output @ W^T + b, and the gradients
+  # equal those of the full encoder path.
+  work, inputs, gr, _ = gr_run
+  pretrainer = _pretrainer_from_gr(work)
+  clf = models.BertClassifier(pretrainer.bert.config, 3)
+  clf.build()
+  for a, b in zip(clf.bert.weights, pretrainer.bert.weights):
+    a.assign(b)
+  features = {k: inputs[k] for k in ("input_ids", "input_mask", "segment_ids")}
+  want = gr["pooled_output"] @ clf.output_weights.numpy().T + clf.output_bias.numpy()
+  np.testing.assert_allclose(clf(features).numpy(), want, atol=1e-5)
+
+  def full_path(f):
+    return clf.bert(f)["pooled_output"] @ tf.transpose(clf.output_weights) + clf.output_bias
+
+  grads = []
+  for forward in (clf, full_path):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.sin(forward(features)))
+    grads.append([tf.convert_to_tensor(g) for g in tape.gradient(loss, clf.trainable_variables)])
+  for v, a, b in zip(clf.trainable_variables, *grads):
+    np.testing.assert_allclose(a, b, atol=1e-6, err_msg=v.path)
+
+
 def test_classifier_mean_pooling_by_hand():
   """pooling="mean": logits = (mean of real tokens' final states) @ W^T + b; padding ignored."""
   config = configs.BertConfig(**TINY)
