@@ -49,7 +49,8 @@ def make_options(vocab_file, do_lower_case=True, do_whole_word_mask=False, max_s
 def build(options, maker_class=None):
   """(tokenizer, instance maker) for `options`: GR's InstanceMaker by default, or the
   vectorised pretraining.ChunkInstanceMaker of scale mode."""
-  tokenizer = tokenization.FullTokenizer(options.vocab_file, options.do_lower_case)
+  tokenizer = tokenization.FullTokenizer(options.vocab_file, options.do_lower_case,
+                                         required_tokens=tokenization.PRETRAINING_TOKENS)
   maker = (maker_class or pretraining.InstanceMaker)(
       tokenizer.vocab, max_seq_length=options.max_seq_length,
       short_seq_prob=options.short_seq_prob, masked_lm_prob=options.masked_lm_prob,
