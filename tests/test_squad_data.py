@@ -474,6 +474,17 @@ def test_evaluate_v2_matches_the_official_formula_by_hand(tmp_path):
   assert no_odds["exact"] == 50.0 and "best_f1" not in no_odds  # n1 predicted "" anyway
 
 
+def test_evaluate_ignores_unknown_ids(caplog):
+  """As the official scripts: a prediction for an id absent from the data set is not scored."""
+  extra = {"zz1": "x", "zz2": "y"}
+  assert squad_evaluate.evaluate_v1(_V1_DATA, {**_V1_PREDS, **extra}) == pytest.approx(
+      squad_evaluate.evaluate_v1(_V1_DATA, _V1_PREDS))
+  odds = {**_V2_ODDS, "zz1": 0.0, "zz2": 3.0}
+  assert squad_evaluate.evaluate_v2(_V2_DATA, {**_V2_PREDS, **extra}, odds) == pytest.approx(
+      squad_evaluate.evaluate_v2(_V2_DATA, _V2_PREDS, _V2_ODDS))
+  assert any("ignoring 2 prediction(s)" in r.getMessage() for r in caplog.records)
+
+
 def test_is_labelled(tmp_path):
   assert squad_evaluate.is_labelled(_write(tmp_path, {"data": _V1_DATA}))
   unlabelled = [{"paragraphs": [{"context": "c", "qas": [{"id": "x", "question": "?"}]}]}]
