@@ -381,8 +381,14 @@ def _squad(qas, context="Paris is in France."):
 
 def test_bad_input_names_file_and_question(tmp_path):
   path = _write(tmp_path, '{"data": [')
-  with pytest.raises(ValueError, match=r"bad\.json.*not valid JSON"):
+  with pytest.raises(ValueError, match=r"not valid JSON.*bad\.json:1\)"):
     squad.read_squad_examples(path, False)
+  with open(path, "wb") as f:
+    f.write(b'{"data": [\n{"title": "caf\xe9"}]}')
+  with pytest.raises(ValueError, match=r"not UTF-8.*bad\.json:2\)"):
+    squad.read_squad_examples(path, False)
+  with pytest.raises(ValueError, match=r"SQuAD file not found \(\S*nothing\.json\)"):
+    squad.read_squad_examples(str(tmp_path / "nothing.json"), False)
   path = _write(tmp_path, {"articles": []})
   with pytest.raises(ValueError, match=r"bad\.json.*'data'"):
     squad.read_squad_examples(path, False)

@@ -6,20 +6,35 @@ file sharding, parallel interleave over files, seeded shuffle, repeat, static-sh
 the training loop can restore the input position on resume by skipping the batches already used.
 
 `pretraining_dataset` decodes GR's pre-training TFRecords (schema: official_bert.data.pretraining).
+
+Bad data names its file: with `vocab_size`, every record's ids are checked in the pipeline (an
+id >= vocab_size would make the embedding lookup fail without a file name on CPU, and read zeros
+silently on GPU); a truncated or corrupt record file is found by `user_error_from` when TensorFlow
+raises DataLossError (which names no file).
 """
+
+import re
 
 import tensorflow as tf
 from absl import logging
 
+from official_bert import errors
 from official_bert import utils
 from official_bert.data import pretraining
 
 AUTOTUNE = tf.data.AUTOTUNE
 
+# Marks the in-graph id check's message, so that user_error_from recognises it.
+_ID_CHECK = "official_bert: token id >= vocab_size"
+_VOCAB_FIX = ("the data was made with a larger vocab than the model's: regenerate it with the "
+              "model's vocab.txt, or use the bert_config.json that matches the vocab")
+# Every TFRecord file a pipeline of this process reads, for naming a corrupt one.
+_FILES_READ = []
+
 
 def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_context=None,
                      seed=12345, shuffle_buffer=100, cycle_length=4, drop_remainder=True,
-                     repeat=None, filter_fn=None):
+                     repeat=None, filter_fn=None, vocab_size=None):
   """Batches of `decode_fn(serialized)` from TFRecord files.
 
   Args:
@@ -29,8 +44,11 @@ def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_cont
     is_training: shuffle files and records (seeded) and repeat forever.
     input_context: tf.distribute.InputContext; each input pipeline (worker) reads its own files.
     filter_fn: optional decoded example -> bool scalar; False drops the example.
+    vocab_size: if given, `input_ids` (and `masked_lm_ids`) of every record must be below it;
+      a larger id stops the run with an error naming the file (see user_error_from).
   """
   files = list(input_files)
+  _FILES_READ.extend(f for f in files if f not in _FILES_READ)
   ds = tf.data.Dataset.from_tensor_slices(files)
   num_pipelines = input_context.num_input_pipelines if input_context else 1
   pipeline_id = input_context.input_pipeline_id if input_context else 0
@@ -49,12 +67,23 @@ def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_cont
     ds = ds.repeat().shuffle(len(files), seed=seed)
   elif repeat:
     ds = ds.repeat()
-  ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=max(1, min(cycle_length, len(files))),
+
+  def read_file(path):
+    records = tf.data.TFRecordDataset(path)
+    return records if vocab_size is None else records.map(lambda r: (path, r))
+
+  ds = ds.interleave(read_file, cycle_length=max(1, min(cycle_length, len(files))),
                      num_parallel_calls=AUTOTUNE, deterministic=True)
   if shard_records:
     ds = ds.shard(num_pipelines, pipeline_id)
   if is_training:
     ds = ds.shuffle(shuffle_buffer, seed=seed)
+  if vocab_size is not None:
+    plain_decode = decode_fn
+
+    def decode_fn(path, serialized):  # pylint: disable=function-redefined
+      return _check_ids(path, plain_decode(serialized), vocab_size)
+
   ds = ds.map(decode_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
   if filter_fn is not None:
     ds = ds.filter(filter_fn)
@@ -65,34 +94,92 @@ def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_cont
   return ds.with_options(options).prefetch(AUTOTUNE)
 
 
-def check_pretraining_files(input_files, max_seq_length, max_predictions_per_seq):
-  """Reads the first record and fails clearly if its lengths disagree with the flags."""
+def _check_ids(path, features, vocab_size):
+  """`features` once its ids are checked to be < vocab_size (the error names `path`)."""
+  checks = []
+  for key in ("input_ids", "masked_lm_ids"):
+    if key in features:
+      ids = features[key]
+      top = tf.reduce_max(ids)
+      checks.append(tf.debugging.Assert(
+          top < tf.cast(vocab_size, ids.dtype),
+          [f"{_ID_CHECK}={vocab_size}: {key} holds", top, "in", path], summarize=1))
+  with tf.control_dependencies(checks):
+    return {k: tf.identity(v) for k, v in features.items()}
+
+
+def find_corrupt_file(files):
+  """The first of `files` that TensorFlow cannot read to the end (truncated or corrupt), or None."""
+  for path in files:
+    try:
+      for _ in tf.data.TFRecordDataset(path):
+        pass
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+      return path
+  return None
+
+
+def user_error_from(exc):
+  """A UserError naming the file for a TensorFlow error raised by a pipeline here, else None."""
+  message = getattr(exc, "message", str(exc))
+  match = re.search(re.escape(_ID_CHECK) + r"=(\d+): (\w+) holds\] \[(-?\d+)\] \[in\] \[(.*?)\]",
+                    message) if isinstance(exc, tf.errors.InvalidArgumentError) else None
+  if match:
+    vocab_size, key, top, path = match.groups()
+    return errors.UserError(
+        f"token id {top} in {key} is >= vocab_size={vocab_size} of the bert_config.json", path,
+        _VOCAB_FIX)
+  if isinstance(exc, tf.errors.DataLossError):
+    path = find_corrupt_file(_FILES_READ)
+    return errors.UserError(
+        "truncated or corrupt TFRecord file", path or ", ".join(_FILES_READ[:5]),
+        "the file was not completely written (an interrupted run?): regenerate it, or leave it "
+        "out of --input_file")
+  return None
+
+
+def check_pretraining_files(input_files, max_seq_length, max_predictions_per_seq,
+                            vocab_size=None):
+  """Reads the first record and fails clearly if its lengths (or ids) disagree with the flags."""
   path = input_files[0]
   try:
     first = next(iter(tf.data.TFRecordDataset(path).take(1)))
   except StopIteration:
-    raise ValueError(f"{path}: no records; check --input_file") from None
+    raise errors.UserError("no records", path,
+                           "the file is empty; check --input_file or regenerate it") from None
+  except tf.errors.DataLossError:
+    raise errors.UserError("truncated or corrupt TFRecord file", path,
+                           "regenerate it, or leave it out of --input_file") from None
   example = tf.train.Example.FromString(first.numpy())
   feats = example.features.feature
   expected = pretraining.feature_spec(max_seq_length, max_predictions_per_seq)
   missing = sorted(set(expected) - set(feats))
   if missing:
-    raise ValueError(f"{path}: not a pre-training TFRecord (missing features {missing}); "
-                     "make it with data_prep's create_pretraining_data")
+    raise errors.UserError(f"not a pre-training TFRecord (missing features {missing})", path,
+                           "make it with data_prep's create_pretraining_data")
   for key, flag, want in (("input_ids", "max_seq_length", max_seq_length),
                           ("masked_lm_positions", "max_predictions_per_seq",
                            max_predictions_per_seq)):
     got = len(feats[key].int64_list.value)
     if got != want:
-      raise ValueError(
-          f"{path}: {key} has length {got} but --{flag}={want}; pass --{flag}={got} or "
-          f"regenerate the data with --{flag}={want}")
+      raise errors.UserError(
+          f"{key} has length {got} but --{flag}={want}", path,
+          f"pass --{flag}={got} or regenerate the data with --{flag}={want}")
+  if vocab_size is not None:
+    for key in ("input_ids", "masked_lm_ids"):
+      top = max(feats[key].int64_list.value, default=0)
+      if top >= vocab_size:
+        raise errors.UserError(
+            f"token id {top} in {key} of the first record is >= vocab_size={vocab_size} of the "
+            "bert_config.json", path, _VOCAB_FIX)
 
 
 def pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_per_seq,
                         is_training, input_context=None, seed=12345, repeat=None,
-                        filter_fn=None):
-  """GR's pre-training input_fn: batches of int32 feature dicts with static shapes."""
+                        filter_fn=None, vocab_size=None):
+  """GR's pre-training input_fn: batches of int32 feature dicts with static shapes.
+
+  With `vocab_size` (the model config's), ids are checked against it (tfrecord_dataset)."""
   files = utils.expand_globs(input_file) if isinstance(input_file, str) else list(input_file)
 
   def decode(serialized):  # the schema is owned by official_bert.data.pretraining
@@ -100,4 +187,5 @@ def pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_
 
   # GR repeats eval data too and evaluates a fixed number of steps (max_eval_steps).
   return tfrecord_dataset(files, decode, batch_size, is_training, input_context, seed=seed,
-                          repeat=True if repeat is None else repeat, filter_fn=filter_fn)
+                          repeat=True if repeat is None else repeat, filter_fn=filter_fn,
+                          vocab_size=vocab_size)
