@@ -2,6 +2,12 @@
 
 import contextlib
 import os
+import re
+import shutil
+import signal
+import threading
+
+from absl import logging
 
 # TensorFlow is imported where used: data-prep tools that only need these helpers start
 # faster and smaller without it.
@@ -32,50 +38,156 @@ def expand_globs(patterns, flag_name="input_file"):
   return files
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-  """Yields a temporary name beside `path`; renames it to `path` only if the block succeeds."""
+# Temporary outputs: `DIR/.NAME.partial-PID[-TAG]`, hidden and ending in neither NAME's
+# extension nor a shard number, so that no glob meant for finished outputs (`train-*`,
+# `*.tfrecord`) matches them. Older versions wrote `NAME.tmp-PID`, which the sweep also removes.
+_PARTIAL_RE = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)(-[\w.]+)?$")
+_LEGACY_RE = re.compile(r"^(?P<name>.+)\.tmp-(?P<pid>\d+)$")
+
+
+def partial_path(path, tag=None):
+  """The temporary name of `path` while this process writes it: DIR/.NAME.partial-PID[-TAG]."""
+  head, name = os.path.split(path)
+  return os.path.join(head, f".{name}.partial-{os.getpid()}" + (f"-{tag}" if tag else ""))
+
+
+def is_partial(path):
+  """True for a name made by partial_path (or by older versions: NAME.tmp-PID)."""
+  name = os.path.basename(path)
+  return bool(_PARTIAL_RE.match(name) or _LEGACY_RE.match(name))
+
+
+def _process_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # another user's process
+    return True
+  return True
+
+
+def sweep_partials(path):
+  """Removes temporary versions of `path` left by killed runs (kill -9: no cleanup); logs each.
+
+  Local paths only, and only those of processes no longer running (a concurrent writer of the
+  same output keeps its file). Returns the removed paths.
+  """
+  if "://" in path:
+    return []
+  head, name = os.path.split(os.path.abspath(path))
+  removed = []
+  try:
+    entries = os.listdir(head)
+  except OSError:
+    return removed
+  for entry in entries:
+    m = _PARTIAL_RE.match(entry) or _LEGACY_RE.match(entry)
+    if not m or m.group("name") != name:
+      continue
+    pid = int(m.group("pid"))
+    if pid == os.getpid() or _process_alive(pid):
+      continue
+    stale = os.path.join(head, entry)
+    if os.path.isdir(stale) and not os.path.islink(stale):
+      shutil.rmtree(stale, ignore_errors=True)
+    else:
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(stale)
+    logging.warning("Removed %s: a partial output of an interrupted run (process %d)", stale, pid)
+    removed.append(stale)
+  return removed
+
+
+class Terminated(SystemExit):
+  """Raised in the main thread on SIGTERM, so that `finally` / `except` blocks clean up."""
+
+
+def _raise_terminated(signum, frame):
+  del frame
+  raise Terminated(128 + signum)
+
+
+def cleanup_on_sigterm():
+  """Makes SIGTERM raise Terminated (exit status 143) instead of killing the process outright,
+  so temporary outputs are removed. Only from the main thread, and only if no one else handles
+  SIGTERM."""
+  if threading.current_thread() is not threading.main_thread():
+    return
+  if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _remove(path):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  tmp = f"{path}.tmp-{os.getpid()}"
+  if tf.io.gfile.isdir(path):
+    tf.io.gfile.rmtree(path)
+  elif tf.io.gfile.exists(path):
+    tf.io.gfile.remove(path)
+
+
+def check_output_path(path, flag_name=None):
+  """Fails early (before any work) if `path` cannot be a file output: an existing folder, or a
+  folder that does not exist."""
+  from official_bert import errors  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  where = errors.flag(flag_name, path) if flag_name else path
+  if tf.io.gfile.isdir(path):
+    raise errors.UserError("the output path is an existing folder", where,
+                           "give a file name (e.g. inside that folder)")
+  head = os.path.dirname(path)
+  if head and "://" not in head and not os.path.isdir(head):
+    raise errors.UserError(f"the output's folder {head} does not exist", where,
+                           "create it first or give another path")
+
+
+@contextlib.contextmanager
+def atomic_path(path, tag=None):
+  """Yields a temporary name beside `path` (partial_path); renames it to `path` only if the block
+  succeeds, removes it otherwise (also on SIGINT and, see cleanup_on_sigterm, SIGTERM).
+
+  Partial versions of `path` left by killed runs are removed first (sweep_partials). `path` must
+  not be an existing folder (checked before the block runs).
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  check_output_path(path)
+  sweep_partials(path)
+  cleanup_on_sigterm()
+  tmp = partial_path(path, tag)
   try:
     yield tmp
   except BaseException:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
+    _remove(tmp)
     raise
   tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
-# Longest field (TSV column, CoNLL line) a reader accepts: the csv module's default limit, which
-# GR's TSV reader had. A longer one means a wrong file (or a missing newline), not a sentence.
-MAX_FIELD_CHARS = 131072
-
-
-def read_lines(path, what="file", fix="give a UTF-8 text file"):
-  """Yields (line_number, line) of a UTF-8 text file (local or gs://), line numbers from 1.
-
-  Lines keep their "\n". Bytes that are not UTF-8, or a line over MAX_FIELD_CHARS characters,
-  raise a UserError naming file:line (GR's readers stop there too, without saying where).
+@contextlib.contextmanager
+def atomic_dir(path):
+  """Like atomic_path for a folder output (e.g. a SavedModel): the block writes a temporary folder
+  beside `path`; only when it succeeds does it replace `path` (the old folder is moved aside,
+  the new one renamed in, the old one removed). A failed block leaves an existing `path` as it was.
   """
-  from official_bert import errors  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-    raise errors.UserError(f"{what} not found", path, fix)
-  with tf.io.gfile.GFile(path, "rb") as f:
-    for line_number, raw in enumerate(f, start=1):
-      try:
-        line = raw.decode("utf-8")
-      except UnicodeDecodeError as e:
-        raise errors.UserError(
-            f"bytes that are not UTF-8 ({raw[e.start:e.end]!r} at byte {e.start + 1} of the "
-            "line)", errors.at(path, line_number),
-            "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-      if len(line) > MAX_FIELD_CHARS:
-        raise errors.UserError(
-            f"a line of {len(line)} characters (the limit is {MAX_FIELD_CHARS})",
-            errors.at(path, line_number),
-            f"is this the right {what}? Lines must end with a newline") from None
-      yield line_number, line
+  sweep_partials(path)
+  cleanup_on_sigterm()
+  tmp = partial_path(path)
+  try:
+    yield tmp
+  except BaseException:
+    _remove(tmp)
+    raise
+  if not tf.io.gfile.exists(path):
+    tf.io.gfile.rename(tmp, path)
+    return
+  old = partial_path(path, "old")
+  tf.io.gfile.rename(path, old)
+  try:
+    tf.io.gfile.rename(tmp, path)
+  except BaseException:
+    tf.io.gfile.rename(old, path)
+    raise
+  _remove(old)
 
 
 def open_for_write(path, mode="wb"):

@@ -360,7 +360,9 @@ class FeatureWriter:
     self.filename = filename
     self.is_training = is_training
     self.num_features = 0
-    self._tmp = f"{filename}.tmp-{id(self)}"
+    utils.check_output_path(filename)
+    utils.sweep_partials(filename)
+    self._tmp = utils.partial_path(filename, str(id(self)))
     self._writer = tf.io.TFRecordWriter(self._tmp)
 
   def process_feature(self, feature):
