@@ -190,6 +190,36 @@ def atomic_dir(path):
   _remove(old)
 
 
+def check_same_json(path, new, what="config", fix=None):
+  """Raises a UserError if `path` exists and holds a JSON object other than `new` (a dict),
+  naming the differing keys with both values; True if it holds `new`, False if it is absent.
+
+  For an output folder's bert_config.json: a run into a folder that holds another model's
+  config (and checkpoints) must refuse before touching anything, never overwrite the config.
+  """
+  import json  # pylint: disable=import-outside-toplevel
+  from official_bert import errors  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  if not tf.io.gfile.exists(path):
+    return False
+  with tf.io.gfile.GFile(path, "r") as f:
+    try:
+      old = json.load(f)
+    except json.JSONDecodeError:
+      old = None
+  if not isinstance(old, dict):
+    raise errors.UserError(f"the existing {what} is not a JSON object", path,
+                           fix or "remove it or choose another output folder")
+  keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+  if not keys:
+    return True
+  diff = ", ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys[:6])
+  more = f" and {len(keys) - 6} more" if len(keys) > 6 else ""
+  raise errors.UserError(
+      f"the output folder holds a run with another {what} ({diff}{more})", path,
+      fix or "choose a new --output_dir (or remove the old run) instead of mixing two models")
+
+
 def open_for_write(path, mode="wb"):
   """open() for local paths (large writes are several times faster than through tf.io.gfile),
   tf.io.gfile.GFile for the rest (gs://, hdfs://, ...)."""

@@ -151,3 +151,17 @@ def test_signal_removes_the_partial_file(tmp_path, sig):
   proc.wait(timeout=60)
   assert proc.returncode != 0
   assert os.listdir(tmp_path) == []
+
+
+def test_a_different_config_in_the_output_folder_is_refused(tmp_path):
+  path = str(tmp_path / "bert_config.json")
+  assert utils.check_same_json(path, {"hidden_size": 36}) is False
+  with open(path, "w") as f:
+    f.write('{"hidden_size": 36, "num_hidden_layers": 2}')
+  assert utils.check_same_json(path, {"hidden_size": 36, "num_hidden_layers": 2}) is True
+  with pytest.raises(errors.UserError,
+                     match=r"another config \(hidden_size: 36 there, 48 now, vocab_size: None "
+                           r"there, 99 now\) \(\S*bert_config.json\): choose a new --output_dir"):
+    utils.check_same_json(path, {"hidden_size": 48, "num_hidden_layers": 2, "vocab_size": 99})
+  with open(path) as f:
+    assert f.read() == '{"hidden_size": 36, "num_hidden_layers": 2}'
