@@ -220,6 +220,38 @@ def check_same_json(path, new, what="config", fix=None):
       fix or "choose a new --output_dir (or remove the old run) instead of mixing two models")
 
 
+# Longest field (TSV column, CoNLL line) a reader accepts: the csv module's default limit, which
+# GR's TSV reader had. A longer one means a wrong file (or a missing newline), not a sentence.
+MAX_FIELD_CHARS = 131072
+
+
+def read_lines(path, what="file", fix="give a UTF-8 text file"):
+  """Yields (line_number, line) of a UTF-8 text file (local or gs://), line numbers from 1.
+
+  Lines keep their "\n". Bytes that are not UTF-8, or a line over MAX_FIELD_CHARS characters,
+  raise a UserError naming file:line (GR's readers stop there too, without saying where).
+  """
+  from official_bert import errors  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+    raise errors.UserError(f"{what} not found", path, fix)
+  with tf.io.gfile.GFile(path, "rb") as f:
+    for line_number, raw in enumerate(f, start=1):
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError as e:
+        raise errors.UserError(
+            f"bytes that are not UTF-8 ({raw[e.start:e.end]!r} at byte {e.start + 1} of the "
+            "line)", errors.at(path, line_number),
+            "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+      if len(line) > MAX_FIELD_CHARS:
+        raise errors.UserError(
+            f"a line of {len(line)} characters (the limit is {MAX_FIELD_CHARS})",
+            errors.at(path, line_number),
+            f"is this the right {what}? Lines must end with a newline") from None
+      yield line_number, line
+
+
 def open_for_write(path, mode="wb"):
   """open() for local paths (large writes are several times faster than through tf.io.gfile),
   tf.io.gfile.GFile for the rest (gs://, hdfs://, ...)."""
