@@ -27,9 +27,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # pylint: disable=wrong-import-position
+import numpy as np
 
 CONFIGS = {  # (layers, hidden, heads, intermediate), BERT's official small-model grid + base
     "tiny": (2, 128, 2, 512),

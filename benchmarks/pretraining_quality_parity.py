@@ -33,17 +33,13 @@ from absl import app
 from absl import flags
 from absl import logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# pylint: disable=wrong-import-position
 import keras
 import numpy as np
 import tensorflow as tf
 
-from official_bert import checkpoints, configs, optimization, utils
+from official_bert import checkpoints, configs, optimization
 from official_bert.data import pretraining as pretraining_data
 from official_bert.training import loop, pretraining
-# pylint: enable=wrong-import-position
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,6 +60,10 @@ FLAGS = flags.FLAGS
 SEQ, PREDS = 128, 20
 
 
+def _data_dir():
+  return os.environ.get("OFFICIAL_BERT_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
+
+
 def make_data(work_dir):
   """train.tfrecord / eval.tfrecord from the Wikipedia sample, made once per --dupe_factor."""
   dupe = FLAGS.dupe_factor
@@ -73,8 +73,8 @@ def make_data(work_dir):
   if all(tf.io.gfile.exists(f) for f in files.values()):
     return files
   tf.io.gfile.makedirs(work_dir)
-  wiki = os.path.join(utils.data_dir(), "wikipedia_sample")
-  vocab = os.path.join(utils.data_dir(), "vocab", "bert-base-uncased-vocab.txt")
+  wiki = os.path.join(_data_dir(), "wikipedia_sample")
+  vocab = os.path.join(_data_dir(), "vocab", "bert-base-uncased-vocab.txt")
   py = sys.executable
   for split, pattern, seed, dupe_factor in (("train", "wiki_0[012]", 12345, dupe),
                                             ("eval", "wiki_03", 7, 1)):

@@ -13,16 +13,14 @@ GR's. The last line is `fast_vs_gr_speedup=<x> identical=<pct>`.
 """
 
 import gc
+import importlib.util
 import os
-import sys
 import time
 
 from absl import app
 from absl import flags
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, _ROOT)
-sys.path.insert(0, os.path.join(_ROOT, "tests"))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Text file to tokenize, one text per line.")
@@ -53,10 +51,19 @@ def _identical(got, expected):
   return 100.0 * sum(a == b for a, b in zip(got, expected)) / max(1, len(expected))
 
 
+def _load_gr_reference():
+  """tests/gr_reference.py (GR's code as the reference), loaded by path."""
+  spec = importlib.util.spec_from_file_location(
+      "gr_reference", os.path.join(_ROOT, "tests", "gr_reference.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def main(argv):
   del argv
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  import gr_reference  # pylint: disable=import-outside-toplevel
+  gr_reference = _load_gr_reference()
   from official_bert import tokenization  # pylint: disable=import-outside-toplevel
   from official_bert.layers import preprocessing  # pylint: disable=import-outside-toplevel
 

@@ -1,4 +1,4 @@
-"""Small shared helpers: where the data lives, atomic writes, glob expansion."""
+"""Small shared helpers: atomic writes, glob expansion."""
 
 import contextlib
 import os
@@ -11,14 +11,6 @@ from absl import logging
 
 # TensorFlow is imported where used: data-prep tools that only need these helpers start
 # faster and smaller without it.
-
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def data_dir():
-  """The shared data sets: $OFFICIAL_BERT_DATA, else `../shared/data` beside the repo."""
-  return os.environ.get("OFFICIAL_BERT_DATA",
-                        os.path.join(os.path.dirname(_REPO_ROOT), "shared", "data"))
 
 
 def expand_globs(patterns, flag_name="input_file"):

@@ -1,17 +1,18 @@
 """Shared test fixtures: the data directory, GR's code as an oracle, the real MiniLM files."""
 
 import os
-import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from official_bert import utils  # pylint: disable=wrong-import-position
+
+def shared_data_dir():
+  """The shared data sets: $OFFICIAL_BERT_DATA, else `../shared/data` beside the repo."""
+  return os.environ.get("OFFICIAL_BERT_DATA",
+                        os.path.join(os.path.dirname(ROOT), "shared", "data"))
 
 
 def pytest_configure(config):
@@ -21,7 +22,7 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def data_dir():
-  d = utils.data_dir()
+  d = shared_data_dir()
   if not os.path.isdir(d):
     pytest.fail(f"shared data not found at {d}; set OFFICIAL_BERT_DATA")
   return d

@@ -55,10 +55,11 @@ def gr_available():
 def run_gr(module, argv=(), code=None, timeout=3600):
   """Runs GR's `bert.<module>` main with absl flags in a subprocess (or `code` with the shim)."""
   cmd = [sys.executable, os.path.abspath(__file__), module, *argv]
-  env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+  here = os.path.dirname(os.path.abspath(__file__))  # so that `-c` code imports this module
+  env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2",
+             PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
   if code is not None:
     cmd = [sys.executable, "-c",
-           f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r});"
            "import gr_reference; gr_reference._install_shim();\n" + code, *argv]
   result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
   if result.returncode:
