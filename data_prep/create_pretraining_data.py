@@ -17,13 +17,13 @@ but draws random next sentences and shuffles within chunks of --chunk_chars char
 import os
 import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data_prep import pretraining_pipeline  # pylint: disable=wrong-import-position
+from official_bert import cli  # pylint: disable=wrong-import-position
 from official_bert import utils  # pylint: disable=wrong-import-position
 
 # GR's flags, with GR's defaults.
@@ -90,4 +90,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("output_file")
   flags.mark_flag_as_required("vocab_file")
-  app.run(main)
+  cli.run(main, job="create_pretraining_data")

@@ -32,6 +32,7 @@ from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from official_bert import cli  # pylint: disable=wrong-import-position
 from official_bert import utils  # pylint: disable=wrong-import-position
 
 FORMATS = ("wikiextractor", "wikitext", "gutenberg", "lines")
@@ -214,4 +215,4 @@ def main(_):
 if __name__ == "__main__":
   _define_flags()
   flags.mark_flag_as_required("output_file")
-  app.run(main)
+  cli.run(main, job="prepare_corpus")

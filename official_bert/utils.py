@@ -118,9 +118,9 @@ def _remove(path):
     tf.io.gfile.remove(path)
 
 
-def check_output_path(path, flag_name=None):
-  """Fails early (before any work) if `path` cannot be a file output: an existing folder, or a
-  folder that does not exist."""
+def check_output_path(path, flag_name=None, folder_must_exist=False):
+  """Fails early (before any work) if `path` cannot be a file output: an existing folder (or,
+  with folder_must_exist, a path in a folder that does not exist)."""
   from official_bert import errors  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   where = errors.flag(flag_name, path) if flag_name else path
@@ -128,7 +128,7 @@ def check_output_path(path, flag_name=None):
     raise errors.UserError("the output path is an existing folder", where,
                            "give a file name (e.g. inside that folder)")
   head = os.path.dirname(path)
-  if head and "://" not in head and not os.path.isdir(head):
+  if folder_must_exist and head and "://" not in head and not os.path.isdir(head):
     raise errors.UserError(f"the output's folder {head} does not exist", where,
                            "create it first or give another path")
 
@@ -151,6 +151,10 @@ def atomic_path(path, tag=None):
   except BaseException:
     _remove(tmp)
     raise
+  if not tf.io.gfile.exists(tmp):  # the writer never opened: nothing to write
+    from official_bert import errors  # pylint: disable=import-outside-toplevel
+    raise errors.UserError("nothing to write", path,
+                           "the input holds no usable text or examples; check the input files")
   tf.io.gfile.rename(tmp, path, overwrite=True)
 
 

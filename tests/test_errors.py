@@ -117,7 +117,7 @@ def test_failed_block_leaves_nothing_and_folder_output_is_refused_first(tmp_path
       ran.append(1)
   assert not ran
   with pytest.raises(errors.UserError, match=r"does not exist"):
-    utils.check_output_path(str(tmp_path / "no" / "x.txt"), "output_file")
+    utils.check_output_path(str(tmp_path / "no" / "x.txt"), "output_file", True)
 
 
 def test_atomic_dir_swaps_only_on_success(tmp_path):

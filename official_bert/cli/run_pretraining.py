@@ -57,7 +57,8 @@ def main(_):
         f"--max_seq_length={FLAGS.max_seq_length} is longer than max_position_embeddings="
         f"{bert_config.max_position_embeddings} of {FLAGS.bert_config_file}")
   input_files = utils.expand_globs(FLAGS.input_file, "input_file")
-  inputs.check_pretraining_files(input_files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq)
+  inputs.check_pretraining_files(input_files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
+                                 vocab_size=bert_config.vocab_size)
   logging.info("*** Input Files *** %d: %s%s", len(input_files), ", ".join(input_files[:5]),
                " ..." if len(input_files) > 5 else "")
 
@@ -71,7 +72,8 @@ def main(_):
     def fn(ctx):
       return inputs.pretraining_dataset(
           input_files, ctx.get_per_replica_batch_size(global_batch), FLAGS.max_seq_length,
-          FLAGS.max_predictions_per_seq, is_training, ctx, seed=FLAGS.seed)
+          FLAGS.max_predictions_per_seq, is_training, ctx, seed=FLAGS.seed,
+          vocab_size=bert_config.vocab_size)
     return fn
 
   model = None
