@@ -7,6 +7,9 @@ UserError is a ValueError, so callers that catch ValueError keep working. Import
 purpose: data-prep tools and flag checks use it before TensorFlow is imported.
 """
 
+import os
+import sys
+
 
 class UserError(ValueError):
   """An error the user can fix: a bad flag value, a missing or ill-formed input, a mismatch
@@ -41,7 +44,10 @@ def flag(name, value=None):
 # The entry points' side: one line for a user error, the traceback for anything else.
 
 DEBUG_ENV = "OFFICIAL_BERT_DEBUG"
-_PACKAGE_DIR = __import__("os").path.dirname(__import__("os").path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Our code: the package, and in a source checkout the entry files beside it.
+_OUR_DIRS = tuple(os.path.join(os.path.dirname(_PACKAGE_DIR), d) + os.sep
+                  for d in ("data_prep", "run_scripts")) + (_PACKAGE_DIR + os.sep,)
 
 
 def _raised_by_our_code(exc):
@@ -52,7 +58,7 @@ def _raised_by_our_code(exc):
     return False
   while tb.tb_next is not None:
     tb = tb.tb_next
-  return tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+  return tb.tb_frame.f_code.co_filename.startswith(_OUR_DIRS)
 
 
 def _first_line(text):
@@ -67,7 +73,6 @@ def as_user_error(exc):
   training.inputs can pin on a file; and a plain ValueError / FileNotFoundError raised by
   official_bert's own code (those messages are written for the user).
   """
-  import sys  # pylint: disable=import-outside-toplevel
   if isinstance(exc, UserError):
     return exc
   if type(exc).__name__ == "UsageError" and type(exc).__module__.startswith("absl"):
@@ -91,13 +96,11 @@ def as_user_error(exc):
 
 def debug_requested(verbosity=0):
   """Tracebacks for user errors too: --verbosity>=1 or $OFFICIAL_BERT_DEBUG set (not 0)."""
-  import os  # pylint: disable=import-outside-toplevel
   return verbosity >= 1 or os.environ.get(DEBUG_ENV, "0") not in ("", "0")
 
 
 def report(exc, stream=None):
   """Prints `error: <message>` (one line) for a user error and returns True; False otherwise."""
-  import sys  # pylint: disable=import-outside-toplevel
   user = as_user_error(exc)
   if user is None:
     return False
@@ -108,7 +111,6 @@ def report(exc, stream=None):
 def run_main(main, argv, verbosity=0):
   """Calls main(argv); a user error becomes one line on stderr and exit status 1, with no
   traceback (unless debug_requested). Anything else propagates with its traceback."""
-  import sys  # pylint: disable=import-outside-toplevel
   from official_bert import utils  # pylint: disable=import-outside-toplevel
   utils.cleanup_on_sigterm()
   try:

@@ -28,9 +28,10 @@ TINY = {"vocab_size": 30522, "hidden_size": 64, "num_hidden_layers": 2, "num_att
 
 # Runs run_classifier as __main__ with dropout off: Keras' dropout seed state is not in the
 # checkpoint, so with dropout a resumed run draws other masks than a straight one. With $DIE set,
-# the process dies (os._exit, like kill -9: no cleanup) right after its first checkpoint is saved.
+# the process dies right after its first checkpoint is saved: DIE=1 os._exit (no cleanup at all),
+# DIE=KILL / TERM the signal.
 _WRAPPER = r"""
-import os, runpy, sys
+import os, runpy, signal, sys
 import keras
 import tensorflow as tf
 keras.layers.Dropout.call = lambda self, inputs, training=False: inputs
@@ -39,7 +40,11 @@ if os.environ.get("DIE"):
   def save(self, *args, **kwargs):
     path = _save(self, *args, **kwargs)
     print("SAVED", path, flush=True)
-    os._exit(9)
+    die = os.environ["DIE"]
+    if die == "1":
+      os._exit(9)
+    os.kill(os.getpid(), getattr(signal, "SIG" + die))
+    return path
   tf.train.CheckpointManager.save = save
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -206,3 +211,25 @@ def test_dynamic_padding_predicts_the_same_and_refuses_xla(setup, straight):
   res = _run(_flags(setup, "RTE", "RTE", "dynamic", "--do_predict", "--dynamic_padding",
                     "--jit_compile"), check=False)
   assert res.returncode != 0 and "drop --dynamic_padding" in res.stderr
+
+
+@pytest.mark.parametrize("signal_name,status", [("KILL", -9), ("TERM", 143)])
+def test_resume_after_a_signal_matches_straight_run(setup, straight, signal_name, status):
+  """SIGKILL (no cleanup) and SIGTERM (cleanup, exit 143) after the first checkpoint; the rerun
+  ends as the straight run, and no partial file is left beside the outputs."""
+  from official_bert import utils  # pylint: disable=import-outside-toplevel
+  out_name = f"signal_{signal_name}"
+  died = _run(_flags(setup, "RTE", "RTE", out_name, *_RTE_TRAIN), code=_WRAPPER, check=False,
+              DIE=signal_name)
+  assert died.returncode == status and "SAVED" in died.stdout, died.stderr[-2000:]
+  assert "Traceback" not in died.stderr, died.stderr[-2000:]
+  out = setup[0] / out_name
+  assert not [p for p in os.listdir(out) if utils.is_partial(p)]
+  _run(_flags(setup, "RTE", "RTE", out_name, *_RTE_TRAIN), code=_WRAPPER)
+  assert not [p for p in os.listdir(out) if utils.is_partial(p)]
+  want = classifier.read_eval_results(str(straight / "eval_results.txt"))
+  got = classifier.read_eval_results(str(out / "eval_results.txt"))
+  assert got["global_step"] == 12
+  assert got["eval_loss"] == pytest.approx(want["eval_loss"], abs=1e-6)
+  np.testing.assert_allclose(np.loadtxt(out / "test_results.tsv"),
+                             np.loadtxt(straight / "test_results.tsv"), atol=1e-6)

@@ -26,7 +26,7 @@ def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    errors.report(errors.UserError(str(e).replace("\n", " "), None,
+    errors.report(errors.UserError(" ".join(str(e).split()).rstrip("."), None,
                                    f"see {os.path.basename(argv[0])} --helpshort"))
     sys.exit(1)
 

@@ -66,6 +66,8 @@ def check_numbers(flags_obj):
                                   and value <= high):
       _fail(f"must be in {'[' if low_inclusive else '('}{low}, {high}]", name, value,
             "pass a value in that range")
+  if "max_query_length" in flags_obj and _value(flags_obj, "doc_stride") == 0:  # SQuAD windows
+    _fail("the window stride must be > 0", "doc_stride", 0, "pass e.g. --doc_stride=128")
   accumulation = _value(flags_obj, "gradient_accumulation_steps")
   batch = _value(flags_obj, "train_batch_size")
   if accumulation and batch and batch > 0 and batch % accumulation:
