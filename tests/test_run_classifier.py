@@ -103,13 +103,20 @@ def test_train_eval_predict_files(straight):
                                            for i, p in enumerate(probs)]
 
 
-def test_resume_after_kill_matches_straight_run(setup, straight):
-  died = _run(_flags(setup, "RTE", "RTE", "resumed", *_RTE_TRAIN), code=_WRAPPER, check=False,
-              DIE="1")
-  assert died.returncode == 9 and "SAVED" in died.stdout, died.stderr[-2000:]
-  out = setup[0] / "resumed"
+@pytest.mark.parametrize("die,status", [("1", 9), ("KILL", -9), ("TERM", 143)],
+                         ids=["exit", "sigkill", "sigterm"])
+def test_resume_after_kill_matches_straight_run(setup, straight, die, status):
+  """Dies after the first checkpoint (os._exit, SIGKILL: no cleanup; SIGTERM: cleanup, exit
+  143, no traceback); the rerun ends as the straight run, with no partial file left."""
+  from official_bert import utils  # pylint: disable=import-outside-toplevel
+  name = f"resumed_{die}"
+  died = _run(_flags(setup, "RTE", "RTE", name, *_RTE_TRAIN), code=_WRAPPER, check=False,
+              DIE=die)
+  assert died.returncode == status and "SAVED" in died.stdout, died.stderr[-2000:]
+  assert "Traceback" not in died.stderr, died.stderr[-2000:]
+  out = setup[0] / name
   assert (out / "model.ckpt-4.index").exists() and not (out / "eval_results.txt").exists()
-  res = _run(_flags(setup, "RTE", "RTE", "resumed", *_RTE_TRAIN), code=_WRAPPER)
+  res = _run(_flags(setup, "RTE", "RTE", name, *_RTE_TRAIN), code=_WRAPPER)
   assert "Resuming at step 4" in res.stderr
   assert "Reusing" in res.stderr  # train.tf_record from the killed run is complete and reused
   want = classifier.read_eval_results(str(straight / "eval_results.txt"))
@@ -119,6 +126,7 @@ def test_resume_after_kill_matches_straight_run(setup, straight):
   assert got["eval_loss"] == pytest.approx(want["eval_loss"], abs=1e-6)
   np.testing.assert_allclose(np.loadtxt(out / "test_results.tsv"),
                              np.loadtxt(straight / "test_results.tsv"), atol=1e-6)
+  assert not [p for p in os.listdir(out) if utils.is_partial(p)]
 
 
 def test_export_round_trip_in_fresh_process(setup, straight):
@@ -212,24 +220,3 @@ def test_dynamic_padding_predicts_the_same_and_refuses_xla(setup, straight):
                     "--jit_compile"), check=False)
   assert res.returncode != 0 and "drop --dynamic_padding" in res.stderr
 
-
-@pytest.mark.parametrize("signal_name,status", [("KILL", -9), ("TERM", 143)])
-def test_resume_after_a_signal_matches_straight_run(setup, straight, signal_name, status):
-  """SIGKILL (no cleanup) and SIGTERM (cleanup, exit 143) after the first checkpoint; the rerun
-  ends as the straight run, and no partial file is left beside the outputs."""
-  from official_bert import utils  # pylint: disable=import-outside-toplevel
-  out_name = f"signal_{signal_name}"
-  died = _run(_flags(setup, "RTE", "RTE", out_name, *_RTE_TRAIN), code=_WRAPPER, check=False,
-              DIE=signal_name)
-  assert died.returncode == status and "SAVED" in died.stdout, died.stderr[-2000:]
-  assert "Traceback" not in died.stderr, died.stderr[-2000:]
-  out = setup[0] / out_name
-  assert not [p for p in os.listdir(out) if utils.is_partial(p)]
-  _run(_flags(setup, "RTE", "RTE", out_name, *_RTE_TRAIN), code=_WRAPPER)
-  assert not [p for p in os.listdir(out) if utils.is_partial(p)]
-  want = classifier.read_eval_results(str(straight / "eval_results.txt"))
-  got = classifier.read_eval_results(str(out / "eval_results.txt"))
-  assert got["global_step"] == 12
-  assert got["eval_loss"] == pytest.approx(want["eval_loss"], abs=1e-6)
-  np.testing.assert_allclose(np.loadtxt(out / "test_results.tsv"),
-                             np.loadtxt(straight / "test_results.tsv"), atol=1e-6)
