@@ -115,6 +115,12 @@ def run_main(main, argv, verbosity=0):
   utils.cleanup_on_sigterm()
   try:
     return main(argv)
+  except KeyboardInterrupt:
+    if debug_requested(verbosity):
+      raise
+    print("error: interrupted (Ctrl-C); temporary outputs were removed, a rerun resumes from the "
+          "last checkpoint", file=sys.stderr, flush=True)
+    sys.exit(130)
   except Exception as e:  # pylint: disable=broad-except
     if debug_requested(verbosity) or not report(e):
       raise

@@ -52,7 +52,7 @@ def is_partial(path):
 def _process_alive(pid):
   try:
     os.kill(pid, 0)
-  except ProcessLookupError:
+  except (ProcessLookupError, OverflowError):  # gone, or not a process id at all
     return False
   except PermissionError:  # another user's process
     return True

@@ -700,3 +700,38 @@ def test_run_pretraining_killed_then_rerun_matches_straight_run(records, pretrai
   with open(os.path.join(out, "eval_results.txt")) as f:
     assert f.read() == want
   assert not [p for p in os.listdir(out) if utils.is_partial(p)]
+
+
+def test_entry_point_convention(tmp_path, capsys, monkeypatch):
+  """run_main: a user error is one line and exit 1; a bug keeps its exception; debug re-raises."""
+  from official_bert.data import classifier  # pylint: disable=import-outside-toplevel
+  monkeypatch.delenv(errors.DEBUG_ENV, raising=False)
+
+  def user_error(_):
+    classifier.get_processor("glue")
+
+  with pytest.raises(SystemExit) as info:
+    errors.run_main(user_error, [])
+  assert info.value.code == 1
+  assert capsys.readouterr().err.startswith("error: --task_name='glue' is not a known task")
+  with pytest.raises(ValueError):  # --verbosity=1: the traceback
+    errors.run_main(user_error, [], verbosity=1)
+  monkeypatch.setenv(errors.DEBUG_ENV, "1")
+  with pytest.raises(ValueError):
+    errors.run_main(user_error, [])
+  monkeypatch.delenv(errors.DEBUG_ENV)
+
+  def bug(_):
+    return {}["missing"]
+
+  with pytest.raises(KeyError):
+    errors.run_main(bug, [])
+
+  def missing_file(_):
+    with open(str(tmp_path / "none.txt")):
+      pass
+
+  with pytest.raises(SystemExit):
+    errors.run_main(missing_file, [])
+  assert "No such file or directory" in capsys.readouterr().err
+  assert errors.as_user_error(ValueError("raised outside official_bert")) is None
