@@ -95,18 +95,28 @@ class Terminated(SystemExit):
   """Raised in the main thread on SIGTERM, so that `finally` / `except` blocks clean up."""
 
 
+_HANDLER_PID = set()  # the processes that installed the handler
+
+
 def _raise_terminated(signum, frame):
   del frame
+  if os.getpid() not in _HANDLER_PID:
+    # A forked child (a multiprocessing worker) inherited the handler: die as by default, since
+    # a pool terminating its workers must not wait for them to unwind.
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return
   raise Terminated(128 + signum)
 
 
 def cleanup_on_sigterm():
-  """Makes SIGTERM raise Terminated (exit status 143) instead of killing the process outright,
-  so temporary outputs are removed. Only from the main thread, and only if no one else handles
-  SIGTERM."""
+  """Makes SIGTERM raise Terminated (exit status 143) in this process instead of killing it
+  outright, so temporary outputs are removed. Only from the main thread, and only if no one else
+  handles SIGTERM; forked children keep the default behaviour."""
   if threading.current_thread() is not threading.main_thread():
     return
-  if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+  if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None, _raise_terminated):
+    _HANDLER_PID.add(os.getpid())
     signal.signal(signal.SIGTERM, _raise_terminated)
 
 

@@ -735,3 +735,24 @@ def test_entry_point_convention(tmp_path, capsys, monkeypatch):
     errors.run_main(missing_file, [])
   assert "No such file or directory" in capsys.readouterr().err
   assert errors.as_user_error(ValueError("raised outside official_bert")) is None
+
+
+def test_forked_children_die_by_sigterm_as_by_default():
+  """A multiprocessing pool terminates its workers with SIGTERM: they must not unwind."""
+  import signal  # pylint: disable=import-outside-toplevel
+  import time  # pylint: disable=import-outside-toplevel
+  previous = signal.getsignal(signal.SIGTERM)
+  try:
+    utils.cleanup_on_sigterm()
+    pid = os.fork()
+    if pid == 0:  # the child: would raise Terminated (and run cleanups) with the parent's rule
+      try:
+        time.sleep(60)
+      finally:
+        os._exit(3)
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGTERM)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+  finally:
+    signal.signal(signal.SIGTERM, previous)
