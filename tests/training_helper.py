@@ -2,7 +2,8 @@
 
   python tests/training_helper.py mirrored RECORDS_GLOB OUT_DIR   # 2 logical CPUs vs 1 device
   python tests/training_helper.py worker RECORDS_GLOB OUT_DIR      # one MWMS worker ($TF_CONFIG)
-Each writes OUT_DIR/<name>.npz with the final weights and the losses.
+Each writes the final weights to OUT_DIR: mirrored -> one.npz and mirrored.npz (4 steps each),
+worker -> worker<task index>.npz (3 steps).
 """
 
 import os

@@ -132,6 +132,9 @@ def check_inputs(flags_obj, job):
   if data_dir and not _exists(data_dir):
     _fail("folder not found", "data_dir", data_dir, "give the folder of the task's data files")
   init = _value(flags_obj, "init_checkpoint")
+  if init:
+    from official_bert import checkpoints  # pylint: disable=import-outside-toplevel
+    init = checkpoints.resolve_pretrained(init)  # a preset name -> its files
   if init and not (_exists(init) or _exists(init + ".index")):
     _fail("no such checkpoint", "init_checkpoint", init,
           "give a checkpoint prefix (e.g. bert_model.ckpt) or a folder holding checkpoints")
