@@ -455,15 +455,18 @@ CASES = [
     ("ef_ok", "extract_features", EF + ["--layers=-1,-2", "--output_file={D}/ef_ok.jsonl"], 0,
      None, ["ef_ok.jsonl"], []),
     # convert_checkpoint
-    ("cc_no_format_flag", "convert_checkpoint",
-     ["--input={D}/model/bert_model.ckpt", "--output_format=hf", "--output_dir={O}"], 1,
-     "--input_format", [], ["{O}"]),
+    ("cc_no_output_format_flag", "convert_checkpoint",
+     ["--input={D}/model/bert_model.ckpt", "--output_dir={O}"], 1, "--output_format", [],
+     ["{O}"]),
     ("cc_bad_format", "convert_checkpoint",
      CC + ["--output_format=onnx", "--input={D}/model/bert_model.ckpt", "--output_dir={O}"],
      1, "--output_format", [], ["{O}"]),
     ("cc_missing_config", "convert_checkpoint",
      CC + ["--input={D}/model_noconf/bert_model.ckpt", "--output_dir={O}"], 1,
      "model_noconf/bert_config.json not found", [], ["{O}"]),
+    ("cc_detected_format_ok", "convert_checkpoint",
+     ["--input={D}/model/bert_model.ckpt", "--output_format=keras", "--output_dir={O}"], 0,
+     None, ["{O}/bert_config.json"], []),
     ("cc_missing_input", "convert_checkpoint",
      CC + ["--input={D}/none/bert_model.ckpt", "--output_dir={O}"], 1, "", [], ["{O}"]),
     ("cc_ok", "convert_checkpoint",
@@ -571,16 +574,19 @@ def _fill(text, d, data_dir, case_id=""):
 
 
 @pytest.fixture(scope="module")
-def cli_results(data_dir, tmp_path_factory):
-  """Runs every case (grouped by job, two jobs at a time); returns (folder, {id: result})."""
+def cli_results(data_dir, tmp_path_factory, request):
+  """Runs the selected cases (grouped by job, two jobs at a time); returns (folder, {id: result})."""
   import json  # pylint: disable=import-outside-toplevel
   import subprocess  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel
   d = str(tmp_path_factory.mktemp("cli"))
   _build_fixtures(d, data_dir)
+  selected = {item.callspec.params["case"][0] for item in request.session.items
+              if hasattr(item, "callspec") and "case" in item.callspec.params}
   jobs = {}
   for case in CASES:
-    jobs.setdefault(case[1], []).append(case)
+    if case[0] in selected:
+      jobs.setdefault(case[1], []).append(case)
   env = dict(os.environ, PYTHONPATH=th.ROOT, TF_CPP_MIN_LOG_LEVEL="2",
              CUDA_VISIBLE_DEVICES="-1")
   env.pop(errors.DEBUG_ENV, None)
