@@ -69,7 +69,8 @@ def build_ours(batch, jit):
   """Returns run(n): n optimizer steps of our training loop, synchronised."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from official_bert import configs, optimization  # pylint: disable=import-outside-toplevel
-  from official_bert.training import loop, pretraining  # pylint: disable=import-outside-toplevel
+  from official_bert.tasks import pretraining  # pylint: disable=import-outside-toplevel
+  from official_bert.training import loop  # pylint: disable=import-outside-toplevel
   layers, hidden, heads, inter = CONFIGS[FLAGS.config]
   cfg = configs.BertConfig(vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers,
                            num_attention_heads=heads, intermediate_size=inter,

@@ -39,7 +39,8 @@ import tensorflow as tf
 
 from official_bert import checkpoints, configs, optimization
 from official_bert.data import pretraining as pretraining_data
-from official_bert.training import loop, pretraining
+from official_bert.tasks import pretraining
+from official_bert.training import loop
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

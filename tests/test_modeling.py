@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from official_bert import checkpoints, configs, encoder, models
 from official_bert.layers import activations
+from official_bert.tasks import pretraining
 import gr_reference
 
 # Odd tiny sizes so a transposed or mis-split dimension shows.
@@ -118,7 +119,7 @@ def test_outputs_match_gr(gr_run):
   np.testing.assert_allclose(mlm_log_probs, gr["mlm_log_probs"], atol=1e-5)
   np.testing.assert_allclose(tf.nn.log_softmax(out["next_sentence_logits"]),
                              gr["nsp_log_probs"], atol=1e-5)
-  loss, metrics = models.pretraining_loss(inputs, out)
+  loss, metrics = pretraining.pretraining_loss(inputs, out)
   np.testing.assert_allclose(metrics["masked_lm_loss"], gr["mlm_loss"], atol=1e-5)
   np.testing.assert_allclose(metrics["next_sentence_loss"], gr["nsp_loss"], atol=1e-5)
   np.testing.assert_allclose(loss, gr["total"], atol=1e-5)
@@ -145,7 +146,7 @@ def test_last_layer_at_masked_positions_only_is_exact(gr_run):
   grads = []
   for forward in (model, full_path):
     with tf.GradientTape() as tape:
-      loss, _ = models.pretraining_loss(inputs, forward(inputs))
+      loss, _ = pretraining.pretraining_loss(inputs, forward(inputs))
     grads.append([tf.convert_to_tensor(g) for g in tape.gradient(loss,
                                                                  model.trainable_variables)])
   assert len(grads[0]) == len(grads[1]) == len(model.trainable_variables)
@@ -216,14 +217,14 @@ def test_mixed_precision(policy):
   ref_model = models.BertPretrainer(config)
   ref_model.build()
   weights = checkpoints.get_weights(ref_model)
-  ref, _ = models.pretraining_loss(inputs, ref_model(inputs))
+  ref, _ = pretraining.pretraining_loss(inputs, ref_model(inputs))
   keras.mixed_precision.set_dtype_policy(policy)
   try:
     model = models.BertPretrainer(config)
     model.build()
     checkpoints.assign_weights(model, weights)
     out = model(inputs)
-    loss, _ = models.pretraining_loss(inputs, out)
+    loss, _ = pretraining.pretraining_loss(inputs, out)
   finally:
     keras.mixed_precision.set_dtype_policy("float32")
   seq = model.bert(inputs)["sequence_output"]
@@ -242,11 +243,11 @@ def test_xla_compiles_train_step():
   @tf.function(jit_compile=True)
   def step(features):
     with tf.GradientTape() as tape:
-      loss, _ = models.pretraining_loss(features, model(features, training=True))
+      loss, _ = pretraining.pretraining_loss(features, model(features, training=True))
     return loss, tape.gradient(loss, model.trainable_variables)
 
   loss, grads = step(inputs)
-  eager_loss, _ = models.pretraining_loss(inputs, model(inputs, training=False))
+  eager_loss, _ = pretraining.pretraining_loss(inputs, model(inputs, training=False))
   assert np.isfinite(loss.numpy())
   assert all(g is not None for g in grads)
   assert abs(float(loss) - float(eager_loss)) < 1.0  # dropout on; same ballpark
@@ -261,7 +262,7 @@ def test_masked_lm_loss_gradient_and_accuracy_by_hand():
   weights = (rng.random((3, 4)) > 0.3).astype(np.float32)
   x = tf.Variable(logits)
   with tf.GradientTape() as tape:
-    loss, accuracy = models.masked_lm_loss_and_accuracy(x, ids, weights)
+    loss, accuracy = pretraining.masked_lm_loss_and_accuracy(x, ids, weights)
   grad = tape.gradient(loss, x).numpy()
   shifted = logits - logits.max(-1, keepdims=True)
   probs = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)

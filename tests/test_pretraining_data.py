@@ -12,12 +12,15 @@ import pytest
 import tensorflow as tf
 
 import gr_reference
-from data_prep import inspect_tfrecords
-from data_prep import prepare_corpus
-from data_prep import pretraining_pipeline as pp
 from official_bert import tokenization
 from official_bert.data import classifier
+from official_bert.data import corpus as prepare_corpus
+from official_bert.data import gr_instances
+from official_bert.data import inspect_records as inspect_tfrecords
 from official_bert.data import pretraining
+from official_bert.data import pretraining_pipeline as pp
+from official_bert.data import scale_instances
+from official_bert.data import wire_format
 
 S, P = 128, 20
 
@@ -158,6 +161,11 @@ def test_output_bytes_stable_across_runs(gr_outputs, tmp_path):
   a, _ = _ours(job, tmp_path / "a", "x")
   b, _ = _ours(job, tmp_path / "b", "x")
   assert open(a[0], "rb").read() == open(b[0], "rb").read()
+  # Framed without TensorFlow: the same file tf.io.TFRecordWriter writes for these records.
+  with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as w:
+    for raw in read_raw(a[0]):
+      w.write(raw)
+  assert open(a[0], "rb").read() == open(tmp_path / "tf.tfrecord", "rb").read()
 
 
 def assert_whole_words_masked(paths, vocab_file):
@@ -189,7 +197,7 @@ def test_whole_word_masking_groups_pieces(gr_outputs, tmp_path):
 def test_serializer_matches_protobuf():
   vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "##b"]
                                       + [f"w{i}" for i in range(20000)])}
-  enc = pretraining.ExampleEncoder(S, P, len(vocab))
+  enc = wire_format.ExampleEncoder(S, P, len(vocab))
   rng = random.Random(0)
   for n, k in [(5, 1), (S, P), (70, 0), (3, 2)]:
     ids = [rng.randrange(len(vocab)) for _ in range(n)]
@@ -212,6 +220,8 @@ def test_serializer_matches_protobuf():
         "next_sentence_labels": tf.train.Feature(int64_list=tf.train.Int64List(value=[n % 2])),
     }))
     assert raw == ex.SerializeToString(deterministic=True)
+    # The TF-free decoder (used for the logs) reads back what protobuf reads.
+    assert wire_format.decode_example(raw) == features(ex)
     parsed = pretraining.parse_example(tf.constant(raw), S, P)
     assert parsed["input_ids"].dtype == tf.int32
     np.testing.assert_array_equal(parsed["input_ids"].numpy()[:n], ids)
@@ -297,7 +307,7 @@ def test_varint_rows_match_protobuf_varints():
   # Every byte-length class (1-4 bytes), rows of mixed lengths, and the one-byte fast path,
   # against protobuf's own varint encoder.
   from google.protobuf.internal.encoder import _VarintBytes as varint  # pylint: disable=import-outside-toplevel
-  table = pretraining.VarintTable(1 << 22)
+  table = wire_format.VarintTable(1 << 22)
   rng = np.random.default_rng(0)
   edges = [0, 1, 127, 128, 16383, 16384, (1 << 21) - 1, 1 << 21, (1 << 22) - 1]
   for values in (rng.choice(edges, (7, 9)), rng.integers(0, 1 << 22, (50, 13)),
@@ -324,7 +334,7 @@ def test_truncated_lengths_match_gr_loop():
         else:
           b -= 1
       want.append((a, b))
-    got_a, got_b = pretraining.truncated_lengths(la, lb, m)
+    got_a, got_b = scale_instances.truncated_lengths(la, lb, m)
     assert list(zip(got_a.tolist(), got_b.tolist())) == want
 
 
@@ -367,7 +377,7 @@ def test_scale_mode_deterministic_whatever_the_workers(wiki_text, uncased_vocab,
                                                        monkeypatch):
   # Small encode batches, so each chunk has several and the workers split them differently
   # (1 worker: all in-process; 2 and 3: each chunk's batches cut into 2 or 3 tasks).
-  small = functools.partial(pretraining.ChunkInstanceMaker, batch_size=50)
+  small = functools.partial(scale_instances.ChunkInstanceMaker, batch_size=50)
   monkeypatch.setattr(pp, "build_scale", lambda options: pp.build(options, small))
   options = pp.make_options(uncased_vocab, dupe_factor=1, random_seed=5)
   runs = {}
@@ -391,7 +401,7 @@ def test_scale_mode_deterministic_whatever_the_workers(wiki_text, uncased_vocab,
 
 
 def test_missing_input_names_the_pattern(uncased_vocab, tmp_path):
-  from data_prep import create_pretraining_data as cpd  # pylint: disable=import-outside-toplevel
+  from official_bert.cli import create_pretraining_data as cpd  # pylint: disable=import-outside-toplevel
   from absl import flags  # pylint: disable=import-outside-toplevel
   pattern = str(tmp_path / "nothing_*.txt")
   flags.FLAGS([
@@ -411,7 +421,7 @@ def test_invalid_utf8_dropped_and_empty_documents_skipped(uncased_vocab, tmp_pat
   pp.run_compat([str(tmp_path / "clean.txt")], [str(tmp_path / "c.tfrecord")], options)
   pp.run_compat([str(tmp_path / "dirty.txt")], [str(tmp_path / "d.tfrecord")], options)
   assert read_raw(str(tmp_path / "c.tfrecord")) == read_raw(str(tmp_path / "d.tfrecord"))
-  docs = list(pretraining.iter_documents([str(tmp_path / "clean.txt")], len))
+  docs = list(gr_instances.iter_documents([str(tmp_path / "clean.txt")], len))
   assert len(docs) == 2
 
 
@@ -484,7 +494,7 @@ def test_prepare_corpus_from_a_task_keeps_sources_and_pairs_together(tmp_path):
       "One more and I'm giving up.\nOne more or giving up I'm.\n\n"
       "The sailors rode the breeze.\n\nBack to the first source.\n")
   # What create_pretraining_data reads back: the same documents (one id per character here).
-  docs = list(pretraining.iter_documents([out], lambda line: [ord(c) for c in line[:2]]))
+  docs = list(gr_instances.iter_documents([out], lambda line: [ord(c) for c in line[:2]]))
   assert [[bytes(s).decode() for s in d] for d in docs] == [["On", "On"], ["Th"], ["Ba"]]
 
   # A pair task (the RTE fixture): each example's two sentences are one document.
@@ -501,6 +511,230 @@ def test_prepare_corpus_flags_want_one_source(tmp_path):
                         (["--input_file=x.txt", "--task_name=cola"], "not both"),
                         (["--task_name=cola"], "--task_name needs --data_dir")]:
     proc = subprocess.run([sys.executable, script, f"--output_file={tmp_path}/o.txt"] + args,
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-500:]
   assert not os.path.exists(tmp_path / "o.txt")
+
+
+# ------------------------------------------------------------------------------------------------
+# The command line: no TensorFlow for local paths, errors, interruptions, progress
+# ------------------------------------------------------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(job, args, env=None, **kwargs):
+  """Runs `python -m official_bert.cli.<job> ARGS` with this checkout first on the path."""
+  env = dict(os.environ, **(env or {}))
+  env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
+  return subprocess.run([sys.executable, *kwargs.pop("python_args", []), "-m",
+                         f"official_bert.cli.{job}", *args], capture_output=True, text=True,
+                        check=False, env=env, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def medium_text(data_dir, tmp_path_factory):
+  """~1 MB of prepared Wikipedia text (a few seconds of work at dupe 2)."""
+  d = tmp_path_factory.mktemp("medium")
+  prepare_corpus.prepare([os.path.join(data_dir, "wikipedia_sample", "wiki_00")],
+                         str(d / "wiki.txt"), "wikiextractor")
+  return str(d / "wiki.txt")
+
+
+@pytest.mark.parametrize("job,args", [
+    ("create_pretraining_data", ["--dupe_factor=1"]),
+    ("create_pretraining_data", ["--dupe_factor=1", "--num_workers=2", "--output_shards=2",
+                                 "--chunk_chars=2000"]),
+    ("prepare_corpus", ["--input_format=lines"]),
+])
+def test_local_data_prep_imports_no_tensorflow(job, args, wiki_text, uncased_vocab, tmp_path):
+  if job == "prepare_corpus":
+    args = args + [f"--input_file={wiki_text}", f"--output_file={tmp_path / 'out.txt'}"]
+  else:
+    args = args + [f"--input_file={wiki_text}", f"--output_file={tmp_path / 'out'}",
+                   f"--vocab_file={uncased_vocab}"]
+  # -X importtime lists every module imported, by the parent and by forked workers alike.
+  proc = _cli(job, args, python_args=["-X", "importtime"])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+              if line.startswith("import time:")}
+  assert ("official_bert.data.corpus" if job == "prepare_corpus" else
+          "official_bert.data.pretraining_pipeline") in imported
+  assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "keras", "tf_keras")}
+  assert os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["empty", "blank_lines", "dupe_zero", "output_is_dir",
+                                  "shards_zero"])
+@pytest.mark.parametrize("scale", [False, True])
+def test_bad_input_fails_before_writing(case, scale, uncased_vocab, tmp_path):
+  (tmp_path / "empty.txt").write_text("")
+  (tmp_path / "blank.txt").write_text("\n  \n\n\t\n")
+  (tmp_path / "ok.txt").write_text("One sentence here.\nAnother one.\n\nA third.\nA fourth.\n")
+  (tmp_path / "outdir").mkdir()
+  inputs, output, extra, message = {
+      "empty": ("empty.txt", "out", [], "no text in the input"),
+      "blank_lines": ("blank.txt", "out", [], "no text in the input"),
+      "dupe_zero": ("ok.txt", "out", ["--dupe_factor=0"], "--dupe_factor=0"),
+      "output_is_dir": ("ok.txt", "outdir", [], "the output path is a directory"),
+      "shards_zero": ("ok.txt", "out", ["--output_shards=0"], "--output_shards"),
+  }[case]
+  mode = ["--num_workers=2", "--output_shards=2"] if scale else []
+  before = set(os.listdir(tmp_path))
+  proc = _cli("create_pretraining_data", [
+      f"--input_file={tmp_path / inputs}", f"--output_file={tmp_path / output}",
+      f"--vocab_file={uncased_vocab}", *mode, *extra])
+  assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-1500:]
+  assert set(os.listdir(tmp_path)) == before  # no output, no partial file
+  assert not os.listdir(tmp_path / "outdir")
+
+
+def _hidden(paths):
+  return [p for p in paths if os.path.basename(p).startswith(".")]
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_killed_run_leaves_nothing_a_glob_matches_and_reruns_identically(
+    scale, medium_text, uncased_vocab, tmp_path):
+  import glob  # pylint: disable=import-outside-toplevel
+  import signal  # pylint: disable=import-outside-toplevel
+  import time  # pylint: disable=import-outside-toplevel
+  spill = tmp_path / "tmp"
+  spill.mkdir()
+  env = {"TMPDIR": str(spill)}
+
+  def args(out_dir):
+    out_dir.mkdir(exist_ok=True)
+    mode = ["--num_workers=2", "--output_shards=3", "--chunk_chars=40000"] if scale else []
+    return [f"--input_file={medium_text}", f"--output_file={out_dir / 'train'}",
+            f"--vocab_file={uncased_vocab}", "--dupe_factor=3", *mode]
+
+  ref = _cli("create_pretraining_data", args(tmp_path / "ref"), env)
+  assert ref.returncode == 0, ref.stderr[-2000:]
+  want = {os.path.basename(p): open(p, "rb").read()
+          for p in glob.glob(str(tmp_path / "ref" / "train*"))}
+  assert len(want) == (3 if scale else 1)
+
+  for sig in (signal.SIGTERM, signal.SIGKILL):
+    out = tmp_path / f"run{sig}"
+    cmd = [sys.executable, "-m", "official_bert.cli.create_pretraining_data", *args(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT, **env))
+    # Kill while a partial output exists (and, in scale mode, workers have spilled work).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+      partial = _hidden(glob.glob(str(out / ".*")))
+      spilled = glob.glob(str(spill / "*" / "*"))
+      if partial and (spilled or not scale):
+        break
+      time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(sig)
+    stderr = proc.communicate(timeout=60)[1]
+    assert proc.returncode != 0
+    # Nothing complete-looking: the shard / file glob of the output matches nothing.
+    assert not glob.glob(str(out / "train*"))
+    if sig == signal.SIGTERM:
+      assert "Stopped by signal" in stderr and "Traceback" not in stderr, stderr[-2000:]
+      assert not os.listdir(out) and not os.listdir(spill)  # cleaned up on the way out
+    else:
+      assert _hidden(os.listdir(out))  # kill -9 leaves them; the next run sweeps
+    again = _cli("create_pretraining_data", args(out), env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    if sig == signal.SIGKILL:
+      assert "a partial output left by an interrupted run" in again.stderr
+      if scale:
+        assert "the spill folder of an interrupted run" in again.stderr
+    assert sorted(os.listdir(out)) == sorted(want)
+    for name, data in want.items():
+      assert open(out / name, "rb").read() == data
+    assert not os.listdir(spill)
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_progress_lines_with_rate_and_eta(scale, wiki_text, uncased_vocab, tmp_path):
+  mode = ["--num_workers=2", "--output_shards=2", "--chunk_chars=20000"] if scale else []
+  proc = _cli("create_pretraining_data", [
+      f"--input_file={wiki_text}", f"--output_file={tmp_path / 'out'}",
+      f"--vocab_file={uncased_vocab}", "--dupe_factor=1", *mode],
+              env={"BERT_PROGRESS_SECONDS": "0"})
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = [l for l in proc.stderr.splitlines() if ", elapsed " in l]
+  phases = ["Input done"] if scale else ["Reading input", "Creating instances", "Writing"]
+  for phase in phases:
+    mine = [l for l in lines if f"] {phase}: " in l]
+    assert len(mine) >= 2, (phase, lines[:5])
+    assert all("/s, elapsed " in l and ", ETA " in l for l in mine)
+  if scale:
+    assert "100.0%" in lines[-1] and "instances written" in lines[-1]
+
+
+def _walkthrough_commands():
+  """WORKSPACE.md's Cloud TPU walkthrough: its commands, continuation lines joined."""
+  text = open(os.path.join(ROOT, "WORKSPACE.md"), encoding="utf-8").read()
+  block = text[text.index("### Cloud TPU VM walkthrough"):]
+  block = block[block.index("```") + 3:]
+  block = block[:block.index("```")]
+  return [line.split("#")[0].strip() if line.lstrip().startswith("#") else line.strip()
+          for line in block.replace("\\\n", " ").splitlines()]
+
+
+def test_cloud_tpu_walkthrough_data_then_training_on_cpu(data_dir, uncased_vocab, tmp_path):
+  # Steps 3 and 4 as written, on local paths (the bucket is a folder) at tiny sizes; TPU-only
+  # flags dropped. Step 4's --input_file must match every shard step 3 wrote.
+  import glob  # pylint: disable=import-outside-toplevel
+  import shlex  # pylint: disable=import-outside-toplevel
+  commands = _walkthrough_commands()
+  data_cmd = next(c for c in commands if "create_pretraining_data.py" in c)
+  train_cmd = next(c for c in commands if "run_pretraining.py" in c)
+  bucket = tmp_path / "bucket"
+  (bucket / "pt").mkdir(parents=True)
+  (tmp_path / "corpus").mkdir()
+  sample = open(os.path.join(data_dir, "sample_text", "sample_text.txt"), encoding="utf-8").read()
+  (tmp_path / "corpus" / "a.txt").write_text(sample, encoding="utf-8")
+  (bucket / "bert_base").mkdir()
+  (bucket / "bert_base" / "bert_config.json").write_text(json.dumps(dict(
+      vocab_size=30522, hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
+      intermediate_size=36, hidden_act="gelu", hidden_dropout_prob=0.1,
+      attention_probs_dropout_prob=0.1, max_position_embeddings=64, type_vocab_size=2,
+      initializer_range=0.02)))
+
+  def local(cmd, overrides, drop=()):
+    words = shlex.split(cmd.replace("$BUCKET", "BUCKET"))
+    assert words[0] == "python"
+    args = []
+    for w in words[2:]:
+      w = w.replace("gs://BUCKET", str(bucket))
+      name = w.split("=")[0]
+      if name in drop or name in overrides:
+        continue
+      args.append(w)
+    args += [f"{k}={v}" for k, v in overrides.items()]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, os.path.join(ROOT, words[1]), *args], cwd=tmp_path,
+                          capture_output=True, text=True, check=False, env=env)
+
+  sizes = {"--max_seq_length": 32, "--max_predictions_per_seq": 5}
+  proc = local(data_cmd, {"--vocab_file": uncased_vocab, "--num_workers": 2,
+                          "--output_shards": 3, **sizes})
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  shards = sorted(glob.glob(str(bucket / "pt" / "*")))
+  assert [os.path.basename(s) for s in shards] == [f"tf_examples-0000{i}-of-00003" for i in range(3)]
+  pattern = next(w for w in shlex.split(train_cmd.replace("$BUCKET", "BUCKET"))
+                 if w.startswith("--input_file=")).split("=", 1)[1]
+  assert sorted(glob.glob(pattern.replace("gs://BUCKET", str(bucket)))) == shards
+  proc = local(train_cmd, {"--train_batch_size": 4, "--num_train_steps": 2,
+                           "--num_warmup_steps": 1, "--steps_per_loop": 1,
+                           "--save_checkpoints_steps": 2, "--max_eval_steps": 2, **sizes},
+               drop=("--use_tpu", "--tpu_name", "--mixed_precision"))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert os.path.exists(bucket / "pt_out" / "eval_results.txt")
+
+
+def test_prepare_corpus_empty_input_fails_without_output(tmp_path):
+  (tmp_path / "empty.txt").write_text("\n\n")
+  proc = _cli("prepare_corpus", [f"--input_file={tmp_path / 'empty.txt'}",
+                                 f"--output_file={tmp_path / 'out.txt'}"])
+  assert proc.returncode != 0 and "no document in the input" in proc.stderr, proc.stderr[-1500:]
+  assert os.listdir(tmp_path) == ["empty.txt"]

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from official_bert.data import classifier
+from official_bert.tasks import base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "glue")
@@ -90,7 +91,7 @@ def test_train_eval_predict_files(straight):
   for name in ("train.tf_record", "eval.tf_record", "predict.tf_record", "eval_results.txt",
                "test_results.tsv", "RTE.tsv", "bert_config.json", "model.ckpt-12.index"):
     assert (straight / name).exists(), name
-  results = classifier.read_eval_results(str(straight / "eval_results.txt"))
+  results = base.read_eval_results(str(straight / "eval_results.txt"))
   assert set(results) == {"eval_accuracy", "eval_loss", "global_step"}
   assert results["global_step"] == 12
   assert results["eval_accuracy"] in (0.0, 1 / 3, 2 / 3, 1.0)  # 3 dev examples
@@ -119,8 +120,8 @@ def test_resume_after_kill_matches_straight_run(setup, straight, die, status):
   res = _run(_flags(setup, "RTE", "RTE", name, *_RTE_TRAIN), code=_WRAPPER)
   assert "Resuming at step 4" in res.stderr
   assert "Reusing" in res.stderr  # train.tf_record from the killed run is complete and reused
-  want = classifier.read_eval_results(str(straight / "eval_results.txt"))
-  got = classifier.read_eval_results(str(out / "eval_results.txt"))
+  want = base.read_eval_results(str(straight / "eval_results.txt"))
+  got = base.read_eval_results(str(out / "eval_results.txt"))
   assert got["global_step"] == 12
   # Same weights as the uninterrupted run: model, optimizer, step and input position restored.
   assert got["eval_loss"] == pytest.approx(want["eval_loss"], abs=1e-6)
@@ -155,7 +156,7 @@ def test_stsb_regression_and_mnli_eval_only_from_tf1_checkpoint(setup):
   res = _run(_flags(setup, "sts-b", "STS-B", "stsb", "--do_train", "--do_eval", "--do_predict",
                     "--train_batch_size=2", "--num_train_epochs=1"))
   out = d / "stsb"
-  results = classifier.read_eval_results(str(out / "eval_results.txt"))
+  results = base.read_eval_results(str(out / "eval_results.txt"))
   assert set(results) == {"eval_pearson", "eval_spearman", "eval_loss", "global_step"}
   assert results["global_step"] == 2 and -1 <= results["eval_pearson"] <= 1
   scores = np.loadtxt(out / "test_results.tsv").reshape(-1)
@@ -172,7 +173,7 @@ def test_stsb_regression_and_mnli_eval_only_from_tf1_checkpoint(setup):
                     f"--init_checkpoint={prefix}"))
   assert "(tf1)" in res.stderr  # restored through the TF1 reader
   out = d / "mnli"
-  results = classifier.read_eval_results(str(out / "eval_results.txt"))
+  results = base.read_eval_results(str(out / "eval_results.txt"))
   assert set(results) == {"eval_accuracy", "eval_loss", "eval_mismatched_accuracy",
                           "eval_mismatched_loss", "global_step"}
   assert results["global_step"] == 0

@@ -13,7 +13,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from data_prep import split_squad
+from official_bert.data import squad_split as split_squad
 from official.nlp.tools import squad_evaluate_v1_1
 from official.nlp.tools import squad_evaluate_v2_0
 

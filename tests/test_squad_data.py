@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 
 import gr_reference
-from data_prep import split_squad
-from official_bert import squad_evaluate
+from official_bert.data import squad_split as split_squad
 from official_bert import tokenization
 from official_bert.data import squad
+from official_bert.tasks import span_labeling, squad_evaluate
 
 # Runs GR's run_squad functions in a subprocess: GR's module defines absl flags
 # (bert_config_file, ...) that would clash with other run scripts loaded in this process.
@@ -144,7 +144,7 @@ def test_dataset_reads_what_was_written(gr_run, tokenizer, tmp_path):
     for f in features:
       writer.process_feature(f)
   seq_length = gr_run["args"]["max_seq_length"]
-  d = squad.create_dataset(path, seq_length, batch_size=3, is_training=False)
+  d = span_labeling.create_dataset(path, seq_length, batch_size=3, is_training=False)
   batches = list(d.as_numpy_iterator())
   assert all(b["input_ids"].shape == (3, seq_length) for b in batches)  # static: last one padded
   got = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
@@ -153,11 +153,11 @@ def test_dataset_reads_what_was_written(gr_run, tokenizer, tmp_path):
   assert real.sum() == len(features) and not got["input_mask"][~real].any()
   got = {k: v[real] for k, v in got.items()}
   # Read for prediction: no labels; in order.
-  assert set(got) == {"unique_ids", "input_ids", "input_mask", "segment_ids"}
+  assert set(got) == {"unique_ids", "input_ids", "input_mask", "segment_ids", "is_real_example"}
   assert got["input_ids"].dtype == np.int32
   np.testing.assert_array_equal(got["unique_ids"], [f.unique_id for f in features])
   np.testing.assert_array_equal(got["segment_ids"], [f.segment_ids for f in features])
-  train = squad.create_dataset(path, seq_length, batch_size=4, is_training=True, seed=1)
+  train = span_labeling.create_dataset(path, seq_length, batch_size=4, is_training=True, seed=1)
   batch = next(iter(train))
   assert batch["start_positions"].shape == (4,) and batch["input_mask"].shape == (4, seq_length)
   positions = {f.unique_id: (f.start_position, f.end_position) for f in features}
@@ -168,10 +168,10 @@ def test_dataset_reads_what_was_written(gr_run, tokenizer, tmp_path):
 
 def test_predictions_match_gr(gr_run, tokenizer, tmp_path):
   examples, features = _ours(gr_run, tokenizer, False)
-  results = [squad.RawResult(*r) for r in gr_run["gr"]["results"]]
+  results = [span_labeling.RawResult(*r) for r in gr_run["gr"]["results"]]
   args = gr_run["args"]
   d = str(tmp_path)
-  squad.write_predictions(examples, features, results, args["n_best_size"],
+  span_labeling.write_predictions(examples, features, results, args["n_best_size"],
                           args["max_answer_length"], True, d + "/predictions.json",
                           d + "/nbest_predictions.json", d + "/null_odds.json",
                           version_2_with_negative=gr_run["v2"])
@@ -264,8 +264,8 @@ def test_answer_in_the_middle_of_a_long_context_is_reachable(tokenizer):
     end = np.zeros(64)
     if f in holding:
       start[f.start_position] = end[f.end_position] = 5.0
-    results.append(squad.RawResult(f.unique_id, start, end))
-  predictions, _, _ = squad.compute_predictions([example], features, results, 20, 30, True)
+    results.append(span_labeling.RawResult(f.unique_id, start, end))
+  predictions, _, _ = span_labeling.compute_predictions([example], features, results, 20, 30, True)
   assert predictions == {"q": answer}
 
 
@@ -273,7 +273,7 @@ def test_answer_in_the_middle_of_a_long_context_is_reachable(tokenizer):
 
 
 def test_get_final_text_by_hand():
-  gft = squad.get_final_text
+  gft = span_labeling.get_final_text
   assert gft("steve smith", "Steve Smith's", True) == "Steve Smith"
   assert gft("1895", "(1895-1943).", True) == "1895"
   assert gft("1943 )", "(1895-1943).", True) == "1943)"
@@ -308,8 +308,8 @@ def test_nbest_by_hand():
   feature = _feature(tokens, t2o)
   start = _logits(11, {1: 9.0, 5: 4.0, 4: 3.0, 9: 2.5})   # 1 is in the question: dropped
   end = _logits(11, {6: 4.0, 10: 8.0, 2: 7.0, 9: 1.0})     # 10 is [SEP], 2 the question
-  preds, nbest, odds = squad.compute_predictions(
-      [example], [feature], [squad.RawResult(1, start, end)], n_best_size=4,
+  preds, nbest, odds = span_labeling.compute_predictions(
+      [example], [feature], [span_labeling.RawResult(1, start, end)], n_best_size=4,
       max_answer_length=30, do_lower_case=True)
   assert preds == {"q1": "Steve Smith"} and odds == {}
   texts = [e["text"] for e in nbest["q1"]]
@@ -321,18 +321,19 @@ def test_nbest_by_hand():
   np.testing.assert_allclose([e["probability"] for e in nbest["q1"]], probs / probs.sum())
   assert nbest["q1"][0]["start_logit"] == 4.0 and nbest["q1"][0]["end_logit"] == 4.0
   # max_answer_length=1 leaves only 1-token spans: "house" (9-9, 3.5).
-  preds, _, _ = squad.compute_predictions(
-      [example], [feature], [squad.RawResult(1, start, end)], 4, 1, True)
+  preds, _, _ = span_labeling.compute_predictions(
+      [example], [feature], [span_labeling.RawResult(1, start, end)], 4, 1, True)
   assert preds == {"q1": "house"}
   # A start outside its max-context window is dropped.
   feature_nm = _feature(tokens, t2o, {k: k != 5 for k in t2o})
-  preds, _, _ = squad.compute_predictions(
-      [example], [feature_nm], [squad.RawResult(1, start, end)], 4, 30, True)
+  preds, _, _ = span_labeling.compute_predictions(
+      [example], [feature_nm], [span_labeling.RawResult(1, start, end)], 4, 30, True)
   assert preds == {"q1": "The Steve Smith"}
   # Duplicate texts (two windows giving the same span) appear once in the n-best.
   f2 = _feature(tokens, t2o, unique_id=2)
-  _, nbest, _ = squad.compute_predictions(
-      [example], [feature, f2], [squad.RawResult(1, start, end), squad.RawResult(2, start, end)],
+  _, nbest, _ = span_labeling.compute_predictions(
+      [example], [feature, f2],
+      [span_labeling.RawResult(1, start, end), span_labeling.RawResult(2, start, end)],
       4, 30, True)
   assert [e["text"] for e in nbest["q1"]] == texts
 
@@ -344,22 +345,22 @@ def test_v2_null_answer_by_hand():
   # Two windows: null scores 1+1=2 and 3+0.5=3.5 -> the min, 2.0, from window 1.
   f1 = _feature(tokens, t2o, unique_id=1)
   f2 = _feature(tokens, t2o, {3: False, 4: False}, unique_id=2)
-  r1 = squad.RawResult(1, _logits(6, {0: 1.0, 3: 2.0}), _logits(6, {0: 1.0, 4: 1.5}))
-  r2 = squad.RawResult(2, _logits(6, {0: 3.0, 3: 9.0}), _logits(6, {0: 0.5, 4: 9.0}))
+  r1 = span_labeling.RawResult(1, _logits(6, {0: 1.0, 3: 2.0}), _logits(6, {0: 1.0, 4: 1.5}))
+  r2 = span_labeling.RawResult(2, _logits(6, {0: 3.0, 3: 9.0}), _logits(6, {0: 0.5, 4: 9.0}))
   args = ([example], [f1, f2], [r1, r2], 5, 30, True)
-  preds, nbest, odds = squad.compute_predictions(*args, version_2_with_negative=True)
+  preds, nbest, odds = span_labeling.compute_predictions(*args, version_2_with_negative=True)
   # Best non-null: "Alpha beta" 2.0 + 1.5 = 3.5 (window 2 is never max context); diff = 2 - 3.5.
   assert odds == {"q2": pytest.approx(-1.5)}
   assert preds == {"q2": "Alpha beta"}
   assert [e["text"] for e in nbest["q2"]][:2] == ["Alpha beta", ""]
   assert "" in [e["text"] for e in nbest["q2"]]
-  preds, _, _ = squad.compute_predictions(*args, version_2_with_negative=True,
+  preds, _, _ = span_labeling.compute_predictions(*args, version_2_with_negative=True,
                                           null_score_diff_threshold=-2.0)
   assert preds == {"q2": ""}
   # Only the null answer valid: no crash, predicts "".
   f3 = _feature(tokens, t2o, {3: False, 4: False}, unique_id=3)
-  r3 = squad.RawResult(3, r2.start_logits, r2.end_logits)
-  preds, _, odds = squad.compute_predictions([example], [f3], [r3], 5, 30, True,
+  r3 = span_labeling.RawResult(3, r2.start_logits, r2.end_logits)
+  preds, _, odds = span_labeling.compute_predictions([example], [f3], [r3], 5, 30, True,
                                              version_2_with_negative=True)
   assert preds == {"q2": ""} and odds["q2"] > 0
 

@@ -9,9 +9,9 @@ from seqeval import metrics as seqeval_metrics
 from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 
-from official_bert import tagging_metrics
 from official_bert.data import tagging
-from official_bert.training import inputs
+from official_bert.tasks import tagging as tagging_task
+from official_bert.tasks import tagging_metrics
 
 
 def _full_tokenizer(vocab_file, do_lower_case=True):
@@ -206,7 +206,7 @@ def _check_every_word_once(examples, features, label_list, max_seq_length, schem
   assert set(seen) == want
   # Predicting the gold label ids maps back to the gold tags of every word.
   preds = {f.unique_id: np.asarray(f.label_ids) for f in features}
-  tags = tagging.word_predictions(examples, features, preds, label_list)
+  tags = tagging_task.word_predictions(examples, features, preds, label_list)
   assert tags == [tagging.to_bio(ex.labels, scheme) for ex in examples]
   return seen
 
@@ -288,19 +288,18 @@ def test_tfrecord_round_trip(tmp_path, tiny_tokenizer):
   features = tagging.convert_examples_to_features(examples, label_list, 10, tiny_tokenizer,
                                                   scheme="bio")
   assert len(features) == 7  # 1 + 27 sub-tokens in windows of 8 stepping 4
-  features = tagging.pad_to_multiple(features, 2, 10)
-  assert len(features) == 8 and features[-1].unique_id == -1
-  assert sum(features[-1].label_weights) == 0
   path = str(tmp_path / "f.tf_record")
   tagging.write_features(features, path)
-  batches = list(inputs.tfrecord_dataset([path], tagging.decode_record(10), batch_size=2,
-                                         is_training=False))
+  batches = list(tagging_task.dataset(path, 10, batch_size=2, is_training=False))
   got = {k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]}
+  # The last batch is padded to 2 with a row that is marked and predicts nothing.
+  assert got["is_real_example"].tolist() == [1] * 7 + [0]
+  assert sum(got["label_weights"][-1]) == 0
   want = tagging.features_to_arrays(features)
-  assert sorted(got) == sorted(want)
+  assert sorted(got) == sorted(list(want) + ["is_real_example"])
   for k, v in want.items():
     assert got[k].dtype == np.int32
-    np.testing.assert_array_equal(got[k], v)
+    np.testing.assert_array_equal(got[k][:7], v)
 
 
 def test_predictions_file_is_conll_and_rereads(tmp_path):
@@ -308,7 +307,7 @@ def test_predictions_file_is_conll_and_rereads(tmp_path):
   examples = tagging.read_conll(path)
   preds = [["B-ORG", "O", "O", "O"], ["B-PER", "I-PER"], ["B-LOC", "B-LOC"]]
   out = str(tmp_path / "pred.txt")
-  tagging.write_conll_predictions(out, examples, [tagging.from_bio(p, "iob1") for p in preds])
+  tagging_task.write_conll_predictions(out, examples, [tagging.from_bio(p, "iob1") for p in preds])
   lines = open(out).read().splitlines()
   assert lines[:6] == ["-DOCSTART- O O", "", "EU I-ORG I-ORG", "rejects O O",
                        "German I-MISC O", "call O O"]

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import training_helper as th
-from official_bert.training import inputs
+from official_bert.tasks import pretraining
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_helper.py")
@@ -99,9 +99,9 @@ def test_bfloat16_mixed_precision_runs(records, tmp_path):
 
 def test_input_length_mismatch_is_a_clear_error(records):
   with pytest.raises(ValueError, match=r"max_seq_length=128.*pass --max_seq_length=32"):
-    inputs.check_pretraining_files(records, 128, th.PRED)
+    pretraining.check_pretraining_files(records, 128, th.PRED)
   with pytest.raises(ValueError, match=r"max_predictions_per_seq=20"):
-    inputs.check_pretraining_files(records, th.SEQ, 20)
+    pretraining.check_pretraining_files(records, th.SEQ, 20)
 
 
 def _env():

@@ -26,8 +26,8 @@ def tiny_config(dropout=0.0):
 
 
 def make_records(data_dir, out_dir):
-  """Pre-training TFRecords (2 files) from GR's sample_text via data_prep."""
-  from data_prep import pretraining_pipeline as pp  # pylint: disable=import-outside-toplevel
+  """Pre-training TFRecords (2 files) from GR's sample_text via the data-prep pipeline."""
+  from official_bert.data import pretraining_pipeline as pp  # pylint: disable=import-outside-toplevel
   files = [os.path.join(out_dir, f"pt-{i}.tfrecord") for i in range(2)]
   pp.run_compat([os.path.join(data_dir, "sample_text", "sample_text.txt")], files,
                 pp.make_options(os.path.join(data_dir, "vocab", "bert-base-uncased-vocab.txt"),
@@ -50,14 +50,15 @@ def run(strategy, files, output_dir, num_train_steps, batch=8, accumulation=1, j
   """Trains the tiny pretrainer; returns (model, final weights)."""
   import keras  # pylint: disable=import-outside-toplevel
   from official_bert import optimization  # pylint: disable=import-outside-toplevel
-  from official_bert.training import inputs, loop, pretraining  # pylint: disable=import-outside-toplevel
+  from official_bert.tasks import pretraining  # pylint: disable=import-outside-toplevel
+  from official_bert.training import loop  # pylint: disable=import-outside-toplevel
   keras.utils.set_random_seed(7)
   total = total_steps or num_train_steps
   task = pretraining.pretraining_task(tiny_config(dropout))
 
   def dataset_fn(ctx):
-    return inputs.pretraining_dataset(files, ctx.get_per_replica_batch_size(batch), SEQ, PRED,
-                                      True, ctx, seed=3, filter_fn=full_masks)
+    return pretraining.pretraining_dataset(files, ctx.get_per_replica_batch_size(batch), SEQ,
+                                           PRED, True, ctx, seed=3, filter_fn=full_masks)
 
   settings = loop.RunSettings(output_dir=output_dir, num_train_steps=num_train_steps,
                               train_batch_size=batch, steps_per_loop=steps_per_loop,

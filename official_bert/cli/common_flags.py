@@ -1,14 +1,21 @@
-"""Flags shared by the run scripts (GR's names and defaults, plus ours), defined once.
+"""Flags shared by the run scripts (GR's names and defaults, plus ours), defined once, and the
+checks and run steps every job shares.
 
 A script calls `define_common_flags()` (and `define_eval_flags()` / `define_predict_flags()` if
-it has those modes), then in `main`: `strategy = setup(FLAGS)` before building anything, and
-`run_settings(FLAGS, num_train_steps, output_dir)` for training.loop.
+it has those modes), then in `main`: `check_modes`, `bert_config(FLAGS)`, `strategy =
+setup(FLAGS)` before building anything, its task (official_bert.tasks) from the flags, and
+`train_or_restore(FLAGS, task, strategy)` for the model to evaluate / predict with.
 """
 
+import os
+
+from absl import app
 from absl import flags
 from absl import logging
+import tensorflow as tf
 
-from official_bert import optimization
+from official_bert import configs, optimization, tokenization
+from official_bert.tasks import base
 from official_bert.training import distribute
 from official_bert.training import loop
 
@@ -148,3 +155,78 @@ def run_settings(flags_obj, num_train_steps, output_dir=None):
       keep_checkpoint_max=flags_obj.keep_checkpoint_max,
       gradient_accumulation_steps=flags_obj.gradient_accumulation_steps,
       jit_compile=flags_obj.jit_compile)
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def check_modes(flags_obj, modes=("train", "eval", "predict")):
+  """GR's check: at least one of the job's --do_<mode> flags."""
+  names = [f"--do_{m}" for m in modes]
+  if not any(flags_obj[n[2:]].value for n in names):
+    raise app.UsageError(f"At least one of {', '.join(names[:-1])} or {names[-1]} must be True.")
+
+
+def check_finetuning(flags_obj, modes=("train", "eval", "predict")):
+  """The modes, and --do_lower_case against the checkpoint's name (GR's check)."""
+  check_modes(flags_obj, modes)
+  tokenization.validate_case_matches_checkpoint(flags_obj.do_lower_case,
+                                                flags_obj.init_checkpoint)
+
+
+def bert_config(flags_obj):
+  """The model config of --bert_config_file, checked against --max_seq_length."""
+  config = configs.BertConfig.from_json_file(flags_obj.bert_config_file)
+  if flags_obj.max_seq_length > config.max_position_embeddings:
+    raise app.UsageError(
+        f"--max_seq_length={flags_obj.max_seq_length} exceeds max_position_embeddings="
+        f"{config.max_position_embeddings} of {flags_obj.bert_config_file}")
+  return config
+
+
+def write_bert_config(flags_obj, config, strategy):
+  """Creates --output_dir and (chief) writes the run's bert_config.json there."""
+  tf.io.gfile.makedirs(flags_obj.output_dir)
+  if distribute.is_chief(strategy):
+    config.to_json_file(os.path.join(flags_obj.output_dir, "bert_config.json"))
+
+
+# ---------------------------------------------------------------------------- run steps
+
+
+def train_steps(flags_obj, num_examples=None):
+  """(num_train_steps, num_warmup_steps): --num_train_steps where set, else GR's count from
+  --num_train_epochs; warmup --num_warmup_steps where the job has it, else
+  --warmup_proportion of the steps."""
+  steps = flags_obj["num_train_steps"].value if "num_train_steps" in flags_obj else 0
+  if not steps:
+    steps = base.num_train_steps(num_examples, flags_obj.train_batch_size,
+                                 flags_obj.num_train_epochs)
+    if steps < 1:
+      raise app.UsageError(f"{num_examples} training examples x --num_train_epochs="
+                           f"{flags_obj.num_train_epochs} make no step of --train_batch_size="
+                           f"{flags_obj.train_batch_size}")
+  if "num_warmup_steps" in flags_obj:
+    return steps, flags_obj.num_warmup_steps
+  return steps, int(steps * flags_obj.warmup_proportion)
+
+
+def train(flags_obj, task, strategy):
+  """Trains `task` (an official_bert.tasks object) with the shared flags; returns the model."""
+  dataset_fn, num_examples = task.train_data(flags_obj.train_batch_size)
+  num_train_steps, num_warmup_steps = train_steps(flags_obj, num_examples)
+  logging.info("  Num steps = %d (warmup %d)", num_train_steps, num_warmup_steps)
+  return loop.train(
+      task.loop_task, strategy, dataset_fn,
+      optimizer_fn=optimizer_fn(flags_obj, num_train_steps, num_warmup_steps),
+      settings=run_settings(flags_obj, num_train_steps),
+      init_fn=base.encoder_init_fn(flags_obj.init_checkpoint))
+
+
+def train_or_restore(flags_obj, task, strategy):
+  """--do_train: the trained model; else the newest checkpoint of --output_dir (or the encoder of
+  --init_checkpoint) for eval / predict."""
+  if flags_obj.do_train:
+    return train(flags_obj, task, strategy)
+  return loop.restore_for_inference(task.loop_task, strategy, flags_obj.output_dir,
+                                    flags_obj.init_checkpoint)

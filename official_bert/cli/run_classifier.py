@@ -14,17 +14,12 @@ test_results.tsv; plus <TASK>.tsv for the GLUE leaderboard (MNLI: *_mismatched f
 MNLI-m.tsv / MNLI-mm.tsv). A killed run restarted with the same flags resumes from its checkpoint.
 """
 
-import os
-
 from absl import app, flags, logging
-import numpy as np
-import tensorflow as tf
 
-from official_bert import cli
-from official_bert import checkpoints, configs, metrics, models, tokenization
-from official_bert.data import classifier
-from official_bert.training import loop
+from official_bert import cli, models
 from official_bert.cli import common_flags
+from official_bert.data import classifier
+from official_bert.tasks import classification
 
 # ---- GR's flags (bert_config_file, output_dir, init_checkpoint, do_train, train_batch_size,
 # learning_rate, save_checkpoints_steps, iterations_per_loop, use_tpu and the TPU flags come from
@@ -54,123 +49,31 @@ flags.DEFINE_bool("dynamic_padding", False, "Cut each batch to its longest seque
 FLAGS = flags.FLAGS
 
 
-def _global_step(output_dir):
-  latest = tf.train.latest_checkpoint(output_dir)
-  return int(latest.rsplit("-", 1)[1]) if latest else 0
-
-
-def _dataset_fn(path, batch_size, is_training, is_regression):
-  def fn(ctx):
-    return classifier.file_based_dataset(
-        path, FLAGS.max_seq_length, ctx.get_per_replica_batch_size(batch_size), is_training,
-        is_regression, shuffle_buffer_size=FLAGS.shuffle_buffer_size, seed=FLAGS.seed,
-        input_context=ctx, dynamic_padding=FLAGS.dynamic_padding)
-  return fn
-
-
-def _run_split(strategy, model, processor, split, name, batch_size, tokenizer, tok_id):
-  """Writes <name>.tf_record for a split and returns (examples, outputs dict of numpy arrays)."""
-  examples = processor.get_examples(FLAGS.data_dir, split)
-  path = os.path.join(FLAGS.output_dir, f"{name}{classifier.split_suffix(split)}.tf_record")
-  classifier.file_based_convert_examples_to_features(
-      examples, processor.get_labels(), FLAGS.max_seq_length, tokenizer, path, tok_id)
-  logging.info("***** Running %s on %s *****\n  Num examples = %d\n  Batch size = %d", name,
-               split, len(examples), batch_size)
-  batches = list(loop.predict(
-      strategy, _dataset_fn(path, batch_size, False, processor.is_regression), model,
-      predict_fn=lambda f, logits: {"logits": tf.cast(logits, tf.float32)},
-      keep_features=("label_ids", "is_real_example")))
-  out = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
-  real = out["is_real_example"].astype(bool)
-  assert real.sum() == len(examples), (real.sum(), len(examples))
-  return examples, {k: v[real] for k, v in out.items()}
+def task_config():
+  return classification.ClassificationConfig(
+      task_name=FLAGS.task_name, data_dir=FLAGS.data_dir, output_dir=FLAGS.output_dir,
+      vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
+      max_seq_length=FLAGS.max_seq_length, xnli_language=FLAGS.xnli_language,
+      pooling=FLAGS.classifier_pooling, max_train_examples=FLAGS.max_train_examples,
+      shuffle_buffer_size=FLAGS.shuffle_buffer_size, dynamic_padding=FLAGS.dynamic_padding,
+      seed=FLAGS.seed)
 
 
 def main(_):
   logging.set_verbosity(logging.INFO)
-  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
-  if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
-    raise app.UsageError("At least one of --do_train, --do_eval or --do_predict must be True.")
+  common_flags.check_finetuning(FLAGS)
   if FLAGS.dynamic_padding and (FLAGS.jit_compile or common_flags.strategy_name(FLAGS) == "tpu"):
     raise app.UsageError("--dynamic_padding gives every batch its own shape; TPUs and "
                          "--jit_compile need one static shape: drop --dynamic_padding")
-  bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
-  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-    raise app.UsageError(
-        f"--max_seq_length={FLAGS.max_seq_length} exceeds the model's max_position_embeddings="
-        f"{bert_config.max_position_embeddings}")
-  tf.io.gfile.makedirs(FLAGS.output_dir)
-  bert_config.to_json_file(os.path.join(FLAGS.output_dir, "bert_config.json"))
-  kwargs = {"language": FLAGS.xnli_language} if FLAGS.task_name.lower() == "xnli" else {}
-  processor = classifier.get_processor(FLAGS.task_name, **kwargs)
-  label_list = processor.get_labels()
-  num_labels = 1 if processor.is_regression else len(label_list)
-  tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
-  tok_id = {"vocab_file": os.path.abspath(FLAGS.vocab_file), "do_lower_case": FLAGS.do_lower_case}
-
+  bert_config = common_flags.bert_config(FLAGS)
   strategy = common_flags.setup(FLAGS)
-
-  def loss_fn(features, logits):
-    logits = tf.cast(logits, tf.float32)
-    if processor.is_regression:
-      return tf.reduce_mean(tf.square(logits[:, 0] - features["label_ids"])), {}
-    loss = models.classification_loss(logits, features["label_ids"])
-    correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), features["label_ids"])
-    return loss, {"accuracy": tf.reduce_mean(tf.cast(correct, tf.float32))}
-
-  pooling = classifier.resolve_pooling(FLAGS.output_dir, FLAGS.classifier_pooling)
-  task = loop.Task(build_model=lambda: models.BertClassifier(bert_config, num_labels,
-                                                             pooling=pooling),
-                   loss_fn=loss_fn, name=processor.task_name)
-  model = None
-  if FLAGS.do_train:
-    train_examples = processor.get_train_examples(FLAGS.data_dir)[:FLAGS.max_train_examples]
-    num_train_steps = int(len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
-    num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
-    train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
-    classifier.file_based_convert_examples_to_features(
-        train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file, tok_id)
-    logging.info("***** Running training *****\n  Num examples = %d\n  Batch size = %d\n"
-                 "  Num steps = %d", len(train_examples), FLAGS.train_batch_size, num_train_steps)
-    settings = common_flags.run_settings(FLAGS, num_train_steps)
-    classifier.record_pooling(FLAGS.output_dir, pooling)
-    model = loop.train(
-        task, strategy,
-        _dataset_fn(train_file, FLAGS.train_batch_size, True, processor.is_regression),
-        optimizer_fn=common_flags.optimizer_fn(FLAGS, num_train_steps, num_warmup_steps),
-        settings=settings,
-        init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
-        if FLAGS.init_checkpoint else None)
-  if model is None:  # eval / predict only
-    model = loop.restore_for_inference(task, strategy, FLAGS.output_dir, FLAGS.init_checkpoint)
-  global_step = _global_step(FLAGS.output_dir)
-
+  common_flags.write_bert_config(FLAGS, bert_config, strategy)
+  task = classification.ClassificationTask(task_config(), bert_config)
+  model = common_flags.train_or_restore(FLAGS, task, strategy)
   if FLAGS.do_eval:
-    results = {"global_step": global_step}
-    for split in processor.eval_splits:
-      _, out = _run_split(strategy, model, processor, split, "eval", FLAGS.eval_batch_size,
-                          tokenizer, tok_id)
-      prefix = "eval" + classifier.split_suffix(split) + "_"
-      results[prefix + "loss"] = metrics.eval_loss(out["label_ids"], out["logits"],
-                                                   is_regression=processor.is_regression)
-      results.update(metrics.glue_metrics(processor.task_name, out["label_ids"], out["logits"],
-                                          prefix=prefix))
-    logging.info("***** Eval results *****")
-    classifier.write_eval_results(os.path.join(FLAGS.output_dir, "eval_results.txt"), results)
-
+    task.evaluate(strategy, model, FLAGS.eval_batch_size)
   if FLAGS.do_predict:
-    for split in processor.test_splits:
-      examples, out = _run_split(strategy, model, processor, split, "predict",
-                                 FLAGS.predict_batch_size, tokenizer, tok_id)
-      logits = out["logits"]
-      outputs = logits if processor.is_regression else tf.nn.softmax(logits, -1).numpy()
-      suffix = classifier.split_suffix(split)
-      classifier.write_test_results(
-          os.path.join(FLAGS.output_dir, f"test_results{suffix}.tsv"), outputs)
-      name = classifier.submission_name(processor, split)
-      classifier.write_submission(os.path.join(FLAGS.output_dir, f"{name}.tsv"), examples,
-                                  outputs, label_list)
-      logging.info("Wrote predictions of %d examples (%s)", len(examples), split)
+    task.predict(strategy, model, FLAGS.predict_batch_size)
 
 
 def run():

@@ -13,18 +13,13 @@
 Restarting with the same flags resumes from the newest checkpoint in output_dir.
 """
 
-import os
-
-import tensorflow as tf
 from absl import app
 from absl import flags
 from absl import logging
 
-
-from official_bert import cli
-from official_bert import configs, utils
-from official_bert.training import distribute, inputs, loop, pretraining
+from official_bert import cli, utils
 from official_bert.cli import common_flags
+from official_bert.tasks import pretraining
 
 flags.DEFINE_string("input_file", None,
                     "Input TF example files (can be a glob or comma separated).")
@@ -44,73 +39,28 @@ common_flags.define_eval_flags()
 FLAGS = flags.FLAGS
 
 
+def task_config():
+  return pretraining.PretrainingConfig(
+      input_files=utils.expand_globs(FLAGS.input_file, "input_file"),
+      output_dir=FLAGS.output_dir, max_seq_length=FLAGS.max_seq_length,
+      max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+      max_eval_steps=FLAGS.max_eval_steps, seed=FLAGS.seed)
+
+
 def main(_):
   logging.set_verbosity(logging.INFO)
-  if not FLAGS.do_train and not FLAGS.do_eval:
-    raise ValueError("At least one of `do_train` or `do_eval` must be True.")
+  common_flags.check_modes(FLAGS, ("train", "eval"))
   for name in ("bert_config_file", "input_file", "output_dir"):
     if not FLAGS[name].value:
       raise app.UsageError(f"--{name} is required")
-  bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
-  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        f"--max_seq_length={FLAGS.max_seq_length} is longer than max_position_embeddings="
-        f"{bert_config.max_position_embeddings} of {FLAGS.bert_config_file}")
-  input_files = utils.expand_globs(FLAGS.input_file, "input_file")
-  inputs.check_pretraining_files(input_files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
-                                 vocab_size=bert_config.vocab_size)
-  logging.info("*** Input Files *** %d: %s%s", len(input_files), ", ".join(input_files[:5]),
-               " ..." if len(input_files) > 5 else "")
-
+  bert_config = common_flags.bert_config(FLAGS)
+  config = task_config()
+  task = pretraining.PretrainingTask(config, bert_config)
   strategy = common_flags.setup(FLAGS)
-  tf.io.gfile.makedirs(FLAGS.output_dir)
-  if distribute.is_chief(strategy):
-    bert_config.to_json_file(os.path.join(FLAGS.output_dir, "bert_config.json"))
-  task = pretraining.pretraining_task(bert_config)
-
-  def dataset_fn(is_training, global_batch):
-    def fn(ctx):
-      return inputs.pretraining_dataset(
-          input_files, ctx.get_per_replica_batch_size(global_batch), FLAGS.max_seq_length,
-          FLAGS.max_predictions_per_seq, is_training, ctx, seed=FLAGS.seed,
-          vocab_size=bert_config.vocab_size)
-    return fn
-
-  model = None
-  if FLAGS.do_train:
-    def init_fn(m):
-      if FLAGS.init_checkpoint:
-        from official_bert import checkpoints  # pylint: disable=import-outside-toplevel
-        checkpoints.restore_encoder(m, FLAGS.init_checkpoint)
-
-    model = loop.train(
-        task, strategy, dataset_fn(True, FLAGS.train_batch_size),
-        optimizer_fn=common_flags.optimizer_fn(FLAGS, FLAGS.num_train_steps,
-                                               FLAGS.num_warmup_steps),
-        settings=common_flags.run_settings(FLAGS, FLAGS.num_train_steps), init_fn=init_fn)
-
+  common_flags.write_bert_config(FLAGS, bert_config, strategy)
+  model = common_flags.train_or_restore(FLAGS, task, strategy)
   if FLAGS.do_eval:
-    with strategy.scope():
-      if model is None:
-        model = task.build_model()
-        if not loop.restore_latest(model, FLAGS.output_dir):
-          if not FLAGS.init_checkpoint:
-            raise ValueError(f"--do_eval: no checkpoint in {FLAGS.output_dir} and no "
-                             "--init_checkpoint to evaluate")
-          from official_bert import checkpoints  # pylint: disable=import-outside-toplevel
-          checkpoints.restore_encoder(model, FLAGS.init_checkpoint)
-    latest = tf.train.latest_checkpoint(FLAGS.output_dir)
-    global_step = int(latest.rsplit("-", 1)[1]) if latest else 0
-    results = loop.evaluate(task, strategy, dataset_fn(False, FLAGS.eval_batch_size), model,
-                            max_steps=FLAGS.max_eval_steps)
-    results["global_step"] = global_step
-    if distribute.is_chief(strategy):
-      path = os.path.join(FLAGS.output_dir, "eval_results.txt")
-      with utils.atomic_open(path, "w") as writer:
-        logging.info("***** Eval results *****")
-        for key in sorted(results):
-          logging.info("  %s = %s", key, results[key])
-          writer.write(f"{key} = {results[key]}\n")
+    task.evaluate(strategy, model, FLAGS.eval_batch_size)
 
 
 def run():

@@ -17,18 +17,11 @@ f1; v2.0: exact, f1, HasAns_*, NoAns_*, best_f1 and best_f1_thresh from null_odd
 A killed run restarted with the same flags resumes from its checkpoint.
 """
 
-import os
-import random
-
 from absl import app, flags, logging
-import tensorflow as tf
 
-from official_bert import cli
-from official_bert import checkpoints, configs, models, squad_evaluate
-from official_bert import tokenization
-from official_bert.data import squad
-from official_bert.training import loop
+from official_bert import cli, tokenization
 from official_bert.cli import common_flags
+from official_bert.tasks import span_labeling
 
 # ---- GR's flags (bert_config_file, output_dir, init_checkpoint, do_train, train_batch_size,
 # learning_rate, save_checkpoints_steps, iterations_per_loop, use_tpu and the TPU flags,
@@ -62,136 +55,43 @@ flags.DEFINE_integer("shuffle_buffer_size", 100, "Training shuffle buffer, in fe
 FLAGS = flags.FLAGS
 
 
-def validate_flags_or_throw(bert_config):
+def validate_flags_or_throw():
   """GR's checks, with the flag names in the messages."""
-  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
-  if not FLAGS.do_train and not FLAGS.do_predict:
-    raise app.UsageError("At least one of --do_train or --do_predict must be True.")
+  common_flags.check_finetuning(FLAGS, ("train", "predict"))
   if FLAGS.do_train and not FLAGS.train_file:
     raise app.UsageError("--do_train needs --train_file")
   if FLAGS.do_predict and not FLAGS.predict_file:
     raise app.UsageError("--do_predict needs --predict_file")
-  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-    raise app.UsageError(
-        f"--max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
-        f"{bert_config.max_position_embeddings} of {FLAGS.bert_config_file}")
   if FLAGS.max_seq_length <= FLAGS.max_query_length + 3:
     raise app.UsageError(f"--max_seq_length={FLAGS.max_seq_length} must be greater than "
                          f"--max_query_length={FLAGS.max_query_length} + 3")
 
 
-def span_loss(features, outputs):
-  """GR's loss: mean of the start and end cross entropies over the window's positions."""
-  start_loss = models.classification_loss(outputs["start_logits"], features["start_positions"])
-  end_loss = models.classification_loss(outputs["end_logits"], features["end_positions"])
-  return (start_loss + end_loss) / 2.0, {"start_loss": start_loss, "end_loss": end_loss}
-
-
-def build_model(bert_config):
-  return models.BertSpanLabeler(bert_config)
-
-
-def _features(examples, tokenizer, is_training, path):
-  """Windows of `examples` written to `path`; returns the features (kept for prediction)."""
-  features = []
-  with squad.FeatureWriter(path, is_training) as writer:
-    def keep(feature):
-      writer.process_feature(feature)
-      if not is_training:
-        features.append(feature)
-    squad.convert_examples_to_features(examples, tokenizer, FLAGS.max_seq_length,
-                                       FLAGS.doc_stride, FLAGS.max_query_length, is_training,
-                                       keep)
-  return features, writer.num_features
-
-
-def _dataset_fn(path, batch_size, is_training):
-  def fn(ctx):
-    return squad.create_dataset(path, FLAGS.max_seq_length,
-                                ctx.get_per_replica_batch_size(batch_size), is_training, ctx,
-                                shuffle_buffer=FLAGS.shuffle_buffer_size, seed=FLAGS.seed)
-  return fn
-
-
-def train(task, strategy, tokenizer):
-  train_examples = squad.read_squad_examples(FLAGS.train_file, True,
-                                             FLAGS.version_2_with_negative)
-  num_train_steps = int(len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
-  num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
-  # Pre-shuffle so a small shuffle buffer suffices (GR).
-  random.Random(FLAGS.seed).shuffle(train_examples)
-  train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
-  _, num_features = _features(train_examples, tokenizer, True, train_file)
-  logging.info("***** Running training *****\n  Num orig examples = %d\n  Num split examples = "
-               "%d\n  Batch size = %d\n  Num steps = %d", len(train_examples), num_features,
-               FLAGS.train_batch_size, num_train_steps)
-  if num_train_steps < 1:
-    raise app.UsageError(f"{len(train_examples)} training examples x --num_train_epochs="
-                         f"{FLAGS.num_train_epochs} make no step of --train_batch_size="
-                         f"{FLAGS.train_batch_size}")
-  return loop.train(
-      task, strategy, _dataset_fn(train_file, FLAGS.train_batch_size, True),
-      optimizer_fn=common_flags.optimizer_fn(FLAGS, num_train_steps, num_warmup_steps),
-      settings=common_flags.run_settings(FLAGS, num_train_steps),
-      init_fn=(lambda m: checkpoints.restore_encoder(m, FLAGS.init_checkpoint))
-      if FLAGS.init_checkpoint else None)
-
-
-def predict(model, strategy, tokenizer, eval_examples):
-  eval_features, _ = _features(eval_examples, tokenizer, False,
-                               os.path.join(FLAGS.output_dir, "eval.tf_record"))
-  logging.info("***** Running predictions *****\n  Num orig examples = %d\n  Num split examples "
-               "= %d\n  Batch size = %d", len(eval_examples), len(eval_features),
-               FLAGS.predict_batch_size)
-  all_results = []
-  for i, batch in enumerate(loop.predict(
-      strategy, _dataset_fn(os.path.join(FLAGS.output_dir, "eval.tf_record"),
-                            FLAGS.predict_batch_size, False), model,
-      predict_fn=lambda f, out: {k: tf.cast(out[k], tf.float32)
-                                 for k in ("start_logits", "end_logits")},
-      keep_features=("unique_ids",))):
-    if i % 100 == 0:
-      logging.info("Processing example: %d", len(all_results))
-    for unique_id, start, end in zip(batch["unique_ids"], batch["start_logits"],
-                                     batch["end_logits"]):
-      if unique_id:  # 0: padding of the last batch
-        all_results.append(squad.RawResult(int(unique_id), start, end))
-  out = FLAGS.output_dir
-  squad.write_predictions(
-      eval_examples, eval_features, all_results, FLAGS.n_best_size, FLAGS.max_answer_length,
-      FLAGS.do_lower_case, os.path.join(out, "predictions.json"),
-      os.path.join(out, "nbest_predictions.json"), os.path.join(out, "null_odds.json"),
-      FLAGS.version_2_with_negative, FLAGS.null_score_diff_threshold, FLAGS.verbose_logging)
-  if squad_evaluate.is_labelled(FLAGS.predict_file, FLAGS.version_2_with_negative):
-    metrics = squad_evaluate.evaluate_files(
-        FLAGS.predict_file, os.path.join(out, "predictions.json"),
-        os.path.join(out, "null_odds.json") if FLAGS.version_2_with_negative else None,
-        FLAGS.version_2_with_negative, os.path.join(out, "eval_results.json"))
-    logging.info("***** Eval results *****\n%s",
-                 "\n".join(f"  {k} = {v}" for k, v in metrics.items()))
-  else:
-    logging.info("%s has unanswered questions: no evaluation", FLAGS.predict_file)
+def task_config():
+  return span_labeling.SpanLabelingConfig(
+      output_dir=FLAGS.output_dir, train_file=FLAGS.train_file, predict_file=FLAGS.predict_file,
+      do_lower_case=FLAGS.do_lower_case, max_seq_length=FLAGS.max_seq_length,
+      doc_stride=FLAGS.doc_stride, max_query_length=FLAGS.max_query_length,
+      n_best_size=FLAGS.n_best_size, max_answer_length=FLAGS.max_answer_length,
+      version_2_with_negative=FLAGS.version_2_with_negative,
+      null_score_diff_threshold=FLAGS.null_score_diff_threshold,
+      verbose_logging=FLAGS.verbose_logging, shuffle_buffer_size=FLAGS.shuffle_buffer_size,
+      seed=FLAGS.seed)
 
 
 def main(_):
   logging.set_verbosity(logging.INFO)
-  bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
-  validate_flags_or_throw(bert_config)
-  tf.io.gfile.makedirs(FLAGS.output_dir)
-  bert_config.to_json_file(os.path.join(FLAGS.output_dir, "bert_config.json"))
+  validate_flags_or_throw()
+  bert_config = common_flags.bert_config(FLAGS)
   tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
   strategy = common_flags.setup(FLAGS)
-  task = loop.Task(build_model=lambda: build_model(bert_config), loss_fn=span_loss,
-                   name="squad")
-  eval_examples = None
-  if FLAGS.do_predict:  # read first: a bad predict_file fails before training
-    eval_examples = squad.read_squad_examples(FLAGS.predict_file, False,
-                                              FLAGS.version_2_with_negative)
-  model = train(task, strategy, tokenizer) if FLAGS.do_train else None
+  common_flags.write_bert_config(FLAGS, bert_config, strategy)
+  task = span_labeling.SpanLabelingTask(task_config(), bert_config, tokenizer)
+  # Read first: a bad predict_file fails before training.
+  predict_examples = task.read_examples(False) if FLAGS.do_predict else None
+  model = common_flags.train_or_restore(FLAGS, task, strategy)
   if FLAGS.do_predict:
-    if model is None:  # predict only
-      model = loop.restore_for_inference(task, strategy, FLAGS.output_dir, FLAGS.init_checkpoint)
-    predict(model, strategy, tokenizer, eval_examples)
+    task.predict(strategy, model, FLAGS.predict_batch_size, predict_examples)
 
 
 def run():

@@ -1,8 +1,9 @@
-"""Sentence (pair) classification data: GLUE / XNLI TSVs -> examples -> features -> TFRecord -> tf.data.
+"""Sentence (pair) classification data: GLUE / XNLI TSVs -> examples -> features -> TFRecords.
 
 The record format is GR's `run_classifier.py` one (`input_ids`, `input_mask`, `segment_ids`,
 `label_ids`, `is_real_example`), so files written by GR and by us read the same. For the
-regression task (STS-B) `label_ids` holds a float. This module is the only writer and reader of it.
+regression task (STS-B) `label_ids` holds a float. This module writes it and defines its parsing
+spec; the task's input pipeline and result files are official_bert.tasks.classification.
 
 Processors read the standard GLUE download layout (`glue_data/<TASK>/{train,dev,test}.tsv`) and
 GR's XNLI layout. A row whose column count differs from the header's, an unknown label, bytes that
@@ -21,6 +22,7 @@ import tensorflow as tf
 
 from official_bert import errors
 from official_bert import utils
+from official_bert.data import records
 
 
 @dataclasses.dataclass
@@ -429,25 +431,17 @@ def convert_examples_to_features(examples, label_list, max_seq_length, tokenizer
 # ----------------------------------------------------------------------------------------------
 
 
-def _int_feature(values):
-  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
-
-
-def _float_feature(values):
-  return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
-
-
 def features_to_tf_example(feature):
   """InputFeatures -> a serialized tf.train.Example with GR's keys."""
-  label = (_float_feature if isinstance(feature.label_id, float) else _int_feature)(
-      [feature.label_id])
-  return tf.train.Example(features=tf.train.Features(feature={
-      "input_ids": _int_feature(feature.input_ids),
-      "input_mask": _int_feature(feature.input_mask),
-      "segment_ids": _int_feature(feature.segment_ids),
+  label = (records.float_feature if isinstance(feature.label_id, float) else
+           records.int_feature)([feature.label_id])
+  return records.serialize({
+      "input_ids": records.int_feature(feature.input_ids),
+      "input_mask": records.int_feature(feature.input_mask),
+      "segment_ids": records.int_feature(feature.segment_ids),
       "label_ids": label,
-      "is_real_example": _int_feature([int(feature.is_real_example)]),
-  })).SerializeToString()
+      "is_real_example": records.int_feature([int(feature.is_real_example)]),
+  })
 
 
 def _examples_fingerprint(examples, label_list, max_seq_length, tokenizer_id):
@@ -496,69 +490,10 @@ def file_based_convert_examples_to_features(examples, label_list, max_seq_length
 
 def name_to_features(seq_length, is_regression=False):
   """The tf.io parsing spec of GR's classifier records."""
-  return {
-      "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
-      "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
-      "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
-      "label_ids": tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64),
-      "is_real_example": tf.io.FixedLenFeature([], tf.int64),
-  }
-
-
-def decode_record(record, spec):
-  """Parses one record; int64 -> int32 (what the model and TPUs take)."""
-  example = tf.io.parse_single_example(record, spec)
-  return {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in example.items()}
-
-
-def pad_to_batch(batch, batch_size):
-  """Pads a (possibly short) last batch with zero rows up to `batch_size`; is_real_example=0 there."""
-  n = tf.shape(batch["input_ids"])[0]
-  out = {}
-  for k, v in batch.items():
-    paddings = [[0, batch_size - n]] + [[0, 0]] * (len(v.shape) - 1)
-    out[k] = tf.ensure_shape(tf.pad(v, paddings), [batch_size] + v.shape[1:].as_list())
-  return out
-
-
-def trim_padding(batch):
-  """Cuts a batch's [B, S] features to its longest real sequence, [B, S'] with S' <= S.
-
-  Exact for the encoder: padded keys get -10000 before the softmax, whose exp is 0 in float32,
-  so no real token's output depends on how much padding follows it.
-  """
-  longest = tf.reduce_max(tf.reduce_sum(batch["input_mask"], axis=1))
-  return {k: (v[:, :longest] if k in ("input_ids", "input_mask", "segment_ids") else v)
-          for k, v in batch.items()}
-
-
-def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regression=False,
-                       shuffle_buffer_size=100, seed=None, input_context=None,
-                       dynamic_padding=False):
-  """A tf.data pipeline over classifier TFRecords, yielding dicts of GR's features.
-
-  Training: shuffled, repeated, full batches (remainder dropped, as GR). Eval / predict: file
-  order, one pass, and the last batch padded to `batch_size` with is_real_example=0 rows, so
-  every batch has a static shape and no example is dropped (GR's PaddingInputExample, in-graph).
-  batch_size is per input pipeline; input_context (tf.distribute.InputContext) shards training.
-  dynamic_padding: each batch is cut to its longest sequence (CPU/GPU speed; not for TPU / XLA,
-  which want one static shape).
-  """
-  spec = name_to_features(seq_length, is_regression)
-  d = tf.data.TFRecordDataset(input_file)
-  if is_training:
-    if input_context is not None and input_context.num_input_pipelines > 1:
-      d = d.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    # Shuffle before repeat so every epoch sees every example once.
-    d = d.shuffle(shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True).repeat()
-  d = d.map(lambda r: decode_record(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
-  if is_training:
-    d = d.batch(batch_size, drop_remainder=True)
-  else:
-    d = d.batch(batch_size).map(lambda b: pad_to_batch(b, batch_size))
-  if dynamic_padding:
-    d = d.map(trim_padding)
-  return d.prefetch(tf.data.AUTOTUNE)
+  spec = records.int_spec(("input_ids", "input_mask", "segment_ids"), seq_length,
+                          ("is_real_example",))
+  spec["label_ids"] = tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64)
+  return spec
 
 
 # ----------------------------------------------------------------------------------------------
@@ -587,46 +522,3 @@ def record_pooling(model_dir, pooling):
   """Writes `classifier_pooling.txt` in model_dir (read back by resolve_pooling)."""
   with utils.atomic_open(os.path.join(model_dir, POOLING_FILE), "w") as f:
     f.write(pooling + "\n")
-
-
-# ----------------------------------------------------------------------------------------------
-# Result files (GR's eval_results.txt / test_results.tsv, and GLUE submission files)
-# ----------------------------------------------------------------------------------------------
-
-
-def write_eval_results(path, results):
-  """GR's eval_results.txt: one `key = value` line per result, keys sorted."""
-  with utils.atomic_open(path, "w") as f:
-    for key in sorted(results):
-      logging.info("  %s = %s", key, results[key])
-      f.write(f"{key} = {results[key]}\n")
-
-
-def read_eval_results(path):
-  """eval_results.txt -> {key: float}."""
-  with tf.io.gfile.GFile(path, "r") as f:
-    return {k.strip(): float(v) for k, v in
-            (line.split("=", 1) for line in f if "=" in line)}
-
-
-def write_test_results(path, outputs):
-  """GR's test_results.tsv: per example, its class probabilities (STS-B: its score), tab-separated.
-
-  outputs: [N, L] float32 of the real examples only.
-  """
-  with utils.atomic_open(path, "w") as f:
-    for row in outputs:
-      f.write("\t".join(str(v) for v in row) + "\n")
-
-
-def write_submission(path, examples, outputs, label_list):
-  """A GLUE leaderboard file: `index<TAB>prediction`, the label string (STS-B: the score)."""
-  with utils.atomic_open(path, "w") as f:
-    f.write("index\tprediction\n")
-    for i, (example, row) in enumerate(zip(examples, outputs)):
-      index = example.index if example.index is not None else str(i)
-      if label_list is None:
-        prediction = f"{float(row[0]):.3f}"
-      else:
-        prediction = label_list[int(max(range(len(row)), key=lambda j: row[j]))]
-      f.write(f"{index}\t{prediction}\n")

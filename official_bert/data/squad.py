@@ -1,10 +1,9 @@
-"""SQuAD v1.1 / v2.0 for BERT: JSON -> examples -> windowed features -> TFRecord / tf.data,
-and back: start/end logits -> n-best spans -> predictions.json, nbest_predictions.json, null_odds.json.
+"""SQuAD v1.1 / v2.0 for BERT: JSON -> examples -> windowed features -> TFRecords.
 
 Follows GR's `run_squad.py` (the contract): whitespace words with char-to-word offsets, answers
 kept only when their text can be recovered, sliding windows of `doc_stride` over the WordPiece
-document with the "max context" rule, the n-best search and `get_final_text`'s alignment of the
-WordPiece answer back onto the original text. This module owns the SQuAD TFRecord format
+document with the "max context" rule. The way back (start/end logits -> n-best spans ->
+predictions.json) is official_bert.tasks.span_labeling. This module owns the SQuAD TFRecord format
 (GR's feature names: unique_ids, input_ids, input_mask, segment_ids, start_positions,
 end_positions, is_impossible).
 
@@ -14,16 +13,14 @@ Legend: S = max_seq_length, B = batch size.
 import collections
 import dataclasses
 import json
-import math
 from typing import Dict, List, Optional
 
 from absl import logging
-import numpy as np
 import tensorflow as tf
 
 from official_bert import errors
 from official_bert import utils
-from official_bert.training import inputs
+from official_bert.data import records
 
 # GR's first unique_id; features are numbered from here in reading order.
 FIRST_UNIQUE_ID = 1000000000
@@ -56,9 +53,6 @@ class InputFeatures:
   start_position: Optional[int] = None  # in the window; 0 ([CLS]) when not inside it
   end_position: Optional[int] = None
   is_impossible: Optional[bool] = None
-
-
-RawResult = collections.namedtuple("RawResult", ["unique_id", "start_logits", "end_logits"])
 
 
 # ----------------------------------------------------------------------------- reading
@@ -349,10 +343,6 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length, doc_stride
 # ----------------------------------------------------------------------------- TFRecords
 
 
-def _int_feature(values):
-  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
-
-
 class FeatureWriter:
   """Writes InputFeatures as tf.train.Examples; the file appears under its name on close()."""
 
@@ -361,23 +351,20 @@ class FeatureWriter:
     self.is_training = is_training
     self.num_features = 0
     utils.check_output_path(filename)
-    utils.sweep_partials(filename)
-    self._tmp = utils.partial_path(filename, str(id(self)))
+    utils.sweep_partials([filename])
+    self._tmp = utils.partial_path(filename)
     self._writer = tf.io.TFRecordWriter(self._tmp)
 
   def process_feature(self, feature):
     self.num_features += 1
-    features = collections.OrderedDict()
-    features["unique_ids"] = _int_feature([feature.unique_id])
-    features["input_ids"] = _int_feature(feature.input_ids)
-    features["input_mask"] = _int_feature(feature.input_mask)
-    features["segment_ids"] = _int_feature(feature.segment_ids)
+    features = {"unique_ids": records.int_feature([feature.unique_id])}
+    for key in ("input_ids", "input_mask", "segment_ids"):
+      features[key] = records.int_feature(getattr(feature, key))
     if self.is_training:
-      features["start_positions"] = _int_feature([feature.start_position])
-      features["end_positions"] = _int_feature([feature.end_position])
-      features["is_impossible"] = _int_feature([int(bool(feature.is_impossible))])
-    example = tf.train.Example(features=tf.train.Features(feature=features))
-    self._writer.write(example.SerializeToString())
+      features["start_positions"] = records.int_feature([feature.start_position])
+      features["end_positions"] = records.int_feature([feature.end_position])
+      features["is_impossible"] = records.int_feature([int(bool(feature.is_impossible))])
+    self._writer.write(records.serialize(features))
 
   def close(self):
     self._writer.close()
@@ -395,274 +382,12 @@ class FeatureWriter:
 
 
 def name_to_features(seq_length, is_training):
-  """The parsing spec of the SQuAD TFRecords."""
-  spec = {
-      "unique_ids": tf.io.FixedLenFeature([], tf.int64),
-      "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
-      "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
-      "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
-  }
-  if is_training:
-    spec["start_positions"] = tf.io.FixedLenFeature([], tf.int64)
-    spec["end_positions"] = tf.io.FixedLenFeature([], tf.int64)
-  return spec
+  """The parsing spec of the SQuAD TFRecords (training ones add the answer positions)."""
+  return records.int_spec(("input_ids", "input_mask", "segment_ids"), seq_length,
+                          ("unique_ids",) + (("start_positions", "end_positions") if is_training
+                                             else ()))
 
 
 def decode_record(record, seq_length, is_training):
   """One serialized tf.train.Example -> dict of int32 tensors (TPUs want int32)."""
-  example = tf.io.parse_single_example(record, name_to_features(seq_length, is_training))
-  return {k: tf.cast(v, tf.int32) for k, v in example.items()}
-
-
-def _pad_to_batch(batch, batch_size):
-  """Pads a final short batch with zero rows (unique_ids 0: no feature has it) to a static shape."""
-  def pad(t):
-    n = batch_size - tf.shape(t)[0]
-    padded = tf.pad(t, [[0, n]] + [[0, 0]] * (len(t.shape) - 1))
-    return tf.ensure_shape(padded, [batch_size] + t.shape.as_list()[1:])
-  return {k: pad(v) for k, v in batch.items()}
-
-
-def create_dataset(input_file, seq_length, batch_size, is_training, input_context=None,
-                   shuffle_buffer=100, seed=12345):
-  """tf.data of feature dicts (int32 [B, S] / [B]) from SQuAD TFRecords (GR's input_fn).
-
-  Training: the shared deterministic pipeline (seeded shuffle, buffer 100 as GR, whose examples
-  are pre-shuffled when written; repeat; full batches), so a resumed run skips exactly the
-  batches it has used. Prediction: file order, one pass, the last batch padded with
-  unique_ids=0 rows to `batch_size` (static shapes for TPU / XLA; their outputs are ignored).
-  `batch_size` is per input pipeline; `input_context` is a tf.distribute.InputContext.
-  """
-  files = utils.expand_globs(input_file, "input_file") if isinstance(input_file, str) else (
-      list(input_file))
-  if is_training:
-    return inputs.tfrecord_dataset(
-        files, lambda r: decode_record(r, seq_length, True), batch_size, True, input_context,
-        seed=seed, shuffle_buffer=shuffle_buffer)
-  d = tf.data.TFRecordDataset(files)
-  if input_context and input_context.num_input_pipelines > 1:
-    d = d.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-  d = d.map(lambda r: decode_record(r, seq_length, False), num_parallel_calls=tf.data.AUTOTUNE)
-  d = d.batch(batch_size).map(lambda b: _pad_to_batch(b, batch_size))
-  return d.prefetch(tf.data.AUTOTUNE)
-
-
-# ----------------------------------------------------------------------------- predictions
-
-
-def _get_best_indexes(logits, n_best_size):
-  """Indexes of the n largest logits; ties keep the lower index first (as GR's stable sort)."""
-  return np.argsort(-np.asarray(logits, dtype=np.float64), kind="stable")[:n_best_size].tolist()
-
-
-def _compute_softmax(scores):
-  if not scores:
-    return []
-  max_score = max(scores)
-  exp_scores = [math.exp(s - max_score) for s in scores]
-  total = sum(exp_scores)
-  return [s / total for s in exp_scores]
-
-
-def _strip_spaces(text):
-  """Text without spaces, and for each of its characters the index in `text`."""
-  ns_chars = []
-  ns_to_s_map = {}
-  for i, c in enumerate(text):
-    if c == " ":
-      continue
-    ns_to_s_map[len(ns_chars)] = i
-    ns_chars.append(c)
-  return "".join(ns_chars), ns_to_s_map
-
-
-def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=False,
-                   basic_tokenizer=None):
-  """Projects the normalised WordPiece answer `pred_text` back onto the original words.
-
-  E.g. pred_text "steve smith", orig_text "Steve Smith's" -> "Steve Smith". The original is run
-  through BasicTokenizer; if it matches the original character for character (ignoring
-  spaces), the answer's characters map back one to one. When that fails, returns orig_text.
-  """
-  if basic_tokenizer is None:
-    from official_bert import tokenization  # pylint: disable=import-outside-toplevel
-    basic_tokenizer = tokenization.BasicTokenizer(do_lower_case=do_lower_case)
-  tok_text = " ".join(basic_tokenizer.tokenize(orig_text))
-
-  start_position = tok_text.find(pred_text)
-  if start_position == -1:
-    if verbose_logging:
-      logging.info("Unable to find text: %r in %r", pred_text, orig_text)
-    return orig_text
-  end_position = start_position + len(pred_text) - 1
-
-  orig_ns_text, orig_ns_to_s_map = _strip_spaces(orig_text)
-  tok_ns_text, tok_ns_to_s_map = _strip_spaces(tok_text)
-  if len(orig_ns_text) != len(tok_ns_text):
-    if verbose_logging:
-      logging.info("Length not equal after stripping spaces: %r vs %r", orig_ns_text,
-                   tok_ns_text)
-    return orig_text
-
-  tok_s_to_ns_map = {s: ns for ns, s in tok_ns_to_s_map.items()}
-  orig_start_position = orig_ns_to_s_map.get(tok_s_to_ns_map.get(start_position))
-  if orig_start_position is None:
-    if verbose_logging:
-      logging.info("Couldn't map start position")
-    return orig_text
-  orig_end_position = orig_ns_to_s_map.get(tok_s_to_ns_map.get(end_position))
-  if orig_end_position is None:
-    if verbose_logging:
-      logging.info("Couldn't map end position")
-    return orig_text
-  return orig_text[orig_start_position:orig_end_position + 1]
-
-
-_PrelimPrediction = collections.namedtuple(
-    "PrelimPrediction", ["feature_index", "start_index", "end_index", "start_logit",
-                         "end_logit"])
-_NbestPrediction = collections.namedtuple("NbestPrediction",
-                                          ["text", "start_logit", "end_logit"])
-
-
-def compute_predictions(all_examples, all_features, all_results, n_best_size,
-                        max_answer_length, do_lower_case, version_2_with_negative=False,
-                        null_score_diff_threshold=0.0, verbose_logging=False,
-                        basic_tokenizer=None):
-  """Best answer per question from the windows' logits (GR's `write_predictions`, no I/O).
-
-  Args:
-    all_examples: SquadExamples; all_features: their InputFeatures;
-    all_results: RawResults (start/end logits [S] per feature unique_id).
-    version_2_with_negative: also score "no answer" = min over windows of the [CLS] logits;
-      predict "" when null score - best non-null score > null_score_diff_threshold.
-    basic_tokenizer: for get_final_text; default tokenization.BasicTokenizer(do_lower_case).
-  Returns:
-    (predictions {qas_id: text}, nbest {qas_id: [{text, probability, start_logit,
-    end_logit}]}, null score diffs {qas_id: float}, empty unless version_2_with_negative).
-  """
-  example_index_to_features = collections.defaultdict(list)
-  for feature in all_features:
-    example_index_to_features[feature.example_index].append(feature)
-  unique_id_to_result = {result.unique_id: result for result in all_results}
-  if basic_tokenizer is None:  # one BasicTokenizer for every get_final_text call
-    from official_bert import tokenization  # pylint: disable=import-outside-toplevel
-    basic_tokenizer = tokenization.BasicTokenizer(do_lower_case=do_lower_case)
-
-  all_predictions = collections.OrderedDict()
-  all_nbest_json = collections.OrderedDict()
-  scores_diff_json = collections.OrderedDict()
-  for example_index, example in enumerate(all_examples):
-    features = example_index_to_features[example_index]
-    prelim_predictions = []
-    score_null = 1000000.0  # min over windows of the null ([CLS]) score
-    min_null_feature_index = 0
-    null_start_logit = null_end_logit = 0.0
-    for feature_index, feature in enumerate(features):
-      if feature.unique_id not in unique_id_to_result:
-        raise ValueError(f"no model output for feature unique_id {feature.unique_id} of "
-                         f"question {example.qas_id!r}")
-      result = unique_id_to_result[feature.unique_id]
-      start_logits = [float(x) for x in result.start_logits]
-      end_logits = [float(x) for x in result.end_logits]
-      if version_2_with_negative:
-        feature_null_score = start_logits[0] + end_logits[0]
-        if feature_null_score < score_null:
-          score_null = feature_null_score
-          min_null_feature_index = feature_index
-          null_start_logit, null_end_logit = start_logits[0], end_logits[0]
-      for start_index in _get_best_indexes(start_logits, n_best_size):
-        for end_index in _get_best_indexes(end_logits, n_best_size):
-          # Drop spans outside the document part, in a window that is not the start
-          # token's max-context window, reversed, or too long.
-          if start_index >= len(feature.tokens) or end_index >= len(feature.tokens):
-            continue
-          if (start_index not in feature.token_to_orig_map
-              or end_index not in feature.token_to_orig_map):
-            continue
-          if not feature.token_is_max_context.get(start_index, False):
-            continue
-          if end_index < start_index or end_index - start_index + 1 > max_answer_length:
-            continue
-          prelim_predictions.append(_PrelimPrediction(
-              feature_index, start_index, end_index, start_logits[start_index],
-              end_logits[end_index]))
-    if version_2_with_negative:
-      prelim_predictions.append(_PrelimPrediction(
-          min_null_feature_index, 0, 0, null_start_logit, null_end_logit))
-    prelim_predictions.sort(key=lambda x: x.start_logit + x.end_logit, reverse=True)
-
-    seen_predictions = set()
-    nbest = []
-    for pred in prelim_predictions:
-      if len(nbest) >= n_best_size:
-        break
-      feature = features[pred.feature_index]
-      if pred.start_index > 0:  # a span; index 0 is the null answer
-        tok_tokens = feature.tokens[pred.start_index:pred.end_index + 1]
-        orig_doc_start = feature.token_to_orig_map[pred.start_index]
-        orig_doc_end = feature.token_to_orig_map[pred.end_index]
-        orig_text = " ".join(example.doc_tokens[orig_doc_start:orig_doc_end + 1])
-        # Undo WordPiece: join "##" pieces, normalise whitespace.
-        tok_text = " ".join(tok_tokens).replace(" ##", "").replace("##", "")
-        tok_text = " ".join(tok_text.strip().split())
-        final_text = get_final_text(tok_text, orig_text, do_lower_case, verbose_logging,
-                                    basic_tokenizer)
-        if final_text in seen_predictions:
-          continue
-      else:
-        final_text = ""
-      seen_predictions.add(final_text)
-      nbest.append(_NbestPrediction(final_text, pred.start_logit, pred.end_logit))
-
-    if version_2_with_negative and "" not in seen_predictions:
-      nbest.append(_NbestPrediction("", null_start_logit, null_end_logit))
-    if not nbest:  # no valid span at all (rare): a placeholder, as GR
-      nbest.append(_NbestPrediction("empty", 0.0, 0.0))
-
-    probs = _compute_softmax([e.start_logit + e.end_logit for e in nbest])
-    all_nbest_json[example.qas_id] = [
-        collections.OrderedDict([("text", e.text), ("probability", p),
-                                 ("start_logit", e.start_logit), ("end_logit", e.end_logit)])
-        for e, p in zip(nbest, probs)]
-
-    if not version_2_with_negative:
-      all_predictions[example.qas_id] = nbest[0].text
-    else:
-      best_non_null_entry = next((e for e in nbest if e.text), None)
-      if best_non_null_entry is None:
-        # Only the null answer survived (GR would crash here): predict "" with a large diff.
-        scores_diff_json[example.qas_id] = 1000000.0
-        all_predictions[example.qas_id] = ""
-        continue
-      score_diff = score_null - best_non_null_entry.start_logit - best_non_null_entry.end_logit
-      scores_diff_json[example.qas_id] = score_diff
-      all_predictions[example.qas_id] = (
-          "" if score_diff > null_score_diff_threshold else best_non_null_entry.text)
-  return all_predictions, all_nbest_json, scores_diff_json
-
-
-def write_json(obj, path):
-  """Writes `obj` as indented JSON, atomically (GR's layout: indent 4, trailing newline)."""
-  with utils.atomic_open(path, "w") as f:
-    f.write(json.dumps(obj, indent=4) + "\n")
-
-
-def write_predictions(all_examples, all_features, all_results, n_best_size, max_answer_length,
-                      do_lower_case, output_prediction_file, output_nbest_file,
-                      output_null_log_odds_file, version_2_with_negative=False,
-                      null_score_diff_threshold=0.0, verbose_logging=False,
-                      basic_tokenizer=None):
-  """compute_predictions, then writes predictions.json, nbest_predictions.json and (v2.0)
-  null_odds.json. Returns the three dicts."""
-  logging.info("Writing predictions to: %s", output_prediction_file)
-  logging.info("Writing nbest to: %s", output_nbest_file)
-  outputs = compute_predictions(all_examples, all_features, all_results, n_best_size,
-                                max_answer_length, do_lower_case, version_2_with_negative,
-                                null_score_diff_threshold, verbose_logging, basic_tokenizer)
-  all_predictions, all_nbest_json, scores_diff_json = outputs
-  write_json(all_predictions, output_prediction_file)
-  write_json(all_nbest_json, output_nbest_file)
-  if version_2_with_negative:
-    write_json(scores_diff_json, output_null_log_odds_file)
-  return outputs
+  return records.decode(record, name_to_features(seq_length, is_training))

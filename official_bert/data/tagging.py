@@ -1,11 +1,11 @@
-"""CoNLL-format tagging data (NER): file -> examples -> first-subword features -> tf.data, and back.
+"""CoNLL-format tagging data (NER): file -> examples -> first-subword features -> TFRecords.
 
 The BERT paper's NER recipe: each word is WordPiece-tokenized, its FIRST sub-token carries the
 word's label, every other sub-token (and [CLS] / [SEP] / padding) is masked out of the loss and of
 prediction. A sentence (or, with `document_context`, a whole document) longer than the window is
 split into overlapping windows, never truncated; each word is labelled in exactly one window, the
 one where it has the most context on both sides (GR's `_check_is_max_context` rule from SQuAD), so
-mapping predictions back gives every input word exactly one tag.
+mapping predictions back (official_bert.tasks.tagging) gives every input word exactly one tag.
 
 Tag schemes: CoNLL-2003 files are IOB1 (`I-X` opens an entity, `B-X` only separates two adjacent
 entities of one type). We train on BIO (IOB2: every entity opens with `B-X`) and write predictions
@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from official_bert import errors
 from official_bert import utils
+from official_bert.data import records
 
 SCHEMES = ("iob1", "bio")
 DOCSTART = "-DOCSTART-"
@@ -322,47 +323,22 @@ FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids", "label_ids", "label_we
 
 def write_features(features, path):
   """Writes features to one TFRecord file (atomically), GR's `file_based_convert_...` layout."""
-  def int_feature(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
   with utils.atomic_path(path) as tmp:
     with tf.io.TFRecordWriter(tmp) as writer:
       for feature in features:
-        d = {k: int_feature(getattr(feature, k)) for k in FEATURE_KEYS}
-        d["unique_id"] = int_feature([feature.unique_id])
-        writer.write(tf.train.Example(features=tf.train.Features(feature=d)).SerializeToString())
+        d = {k: records.int_feature(getattr(feature, k)) for k in FEATURE_KEYS}
+        d["unique_id"] = records.int_feature([feature.unique_id])
+        writer.write(records.serialize(d))
 
 
 def name_to_features(seq_length):
-  d = {k: tf.io.FixedLenFeature([seq_length], tf.int64) for k in FEATURE_KEYS}
-  d["unique_id"] = tf.io.FixedLenFeature([], tf.int64)
-  return d
+  return records.int_spec(FEATURE_KEYS, seq_length, ("unique_id",))
 
 
 def decode_record(seq_length):
   """serialized tf.Example [] -> dict of int32 tensors ([S] and unique_id [])."""
   spec = name_to_features(seq_length)
-
-  def decode(record):
-    d = tf.io.parse_single_example(record, spec)
-    return {k: tf.cast(v, tf.int32) for k, v in d.items()}
-  return decode
-
-
-def padding_feature(max_seq_length):
-  """A feature that predicts nothing (label_weights all 0, unique_id -1), to fill a last batch.
-
-  The training loop wants static batch shapes (TPU / XLA), so eval and predict data are padded
-  to a multiple of the batch size instead of dropping the remainder (GR's PaddingInputExample).
-  """
-  zeros = [0] * max_seq_length
-  return InputFeatures(unique_id=-1, input_ids=zeros, input_mask=zeros, segment_ids=zeros,
-                       label_ids=zeros, label_weights=zeros, word_positions={}, tokens=[])
-
-
-def pad_to_multiple(features, batch_size, max_seq_length):
-  """features + padding features up to a multiple of batch_size."""
-  n = -len(features) % batch_size
-  return list(features) + [padding_feature(max_seq_length) for _ in range(n)]
+  return lambda record: records.decode(record, spec)
 
 
 def features_to_arrays(features):
@@ -370,58 +346,3 @@ def features_to_arrays(features):
   d = {k: np.asarray([getattr(f, k) for f in features], np.int32) for k in FEATURE_KEYS}
   d["unique_id"] = np.asarray([f.unique_id for f in features], np.int32)
   return d
-
-
-# ------------------------------------------------------------------------------------------------
-# Predictions -> words
-
-def word_predictions(examples, features, predicted_ids, label_list):
-  """Maps per-position predictions back to words: one BIO tag for every word of every example.
-
-  Args:
-    examples: the TaggingExample list the features came from.
-    features: InputFeatures from `convert_examples_to_features`.
-    predicted_ids: {unique_id: [S] predicted label ids} (or [S, L] logits / probabilities).
-    label_list: the BIO label list.
-
-  Returns:
-    A list (one per example) of lists of BIO tags (one per word).
-
-  Raises:
-    ValueError if some word got no prediction or two (a bug, or predictions missing).
-  """
-  tags = [[None] * len(ex.words) for ex in examples]
-  for feature in features:
-    if feature.unique_id < 0:  # padding
-      continue
-    if feature.unique_id not in predicted_ids:
-      raise ValueError(f"no prediction for feature unique_id={feature.unique_id}")
-    ids = np.asarray(predicted_ids[feature.unique_id])
-    if ids.ndim == 2:  # [S, L] scores
-      ids = ids.argmax(axis=-1)
-    for position, (ex_index, word_index) in feature.word_positions.items():
-      if tags[ex_index][word_index] is not None:
-        raise ValueError(f"{examples[ex_index].source}:"
-                         f"{examples[ex_index].line_numbers[word_index]}: predicted twice")
-      tags[ex_index][word_index] = label_list[int(ids[position])]
-  for ex, ex_tags in zip(examples, tags):
-    for word_index, tag in enumerate(ex_tags):
-      if tag is None:
-        raise ValueError(f"{ex.source}:{ex.line_numbers[word_index]}: word "
-                         f"{ex.words[word_index]!r} got no prediction")
-  return tags
-
-
-def write_conll_predictions(path, examples, predicted_tags):
-  """Writes `word gold predicted` lines (conlleval's input; `word predicted` without gold).
-
-  Tags are written as given (convert with `from_bio` first to report in the file's scheme).
-  """
-  with utils.atomic_open(path, "w") as f:
-    for ex, pred in zip(examples, predicted_tags):
-      if ex.starts_document:
-        f.write(f"{DOCSTART} O O\n\n" if ex.labels is not None else f"{DOCSTART} O\n\n")
-      for i, word in enumerate(ex.words):
-        gold = f" {ex.labels[i]}" if ex.labels is not None else ""
-        f.write(f"{word}{gold} {pred[i]}\n")
-      f.write("\n")

@@ -5,7 +5,8 @@ file sharding, parallel interleave over files, seeded shuffle, repeat, static-sh
 (drop_remainder, so TPU/XLA see one shape), prefetch. Everything is seeded and deterministic, so
 the training loop can restore the input position on resume by skipping the batches already used.
 
-`pretraining_dataset` decodes GR's pre-training TFRecords (schema: official_bert.data.pretraining).
+The tasks' dataset functions (official_bert.tasks) use it for training; eval / predict pipelines,
+which read once and pad the last batch, are official_bert.data.records.eval_dataset.
 
 Bad data names its file: with `vocab_size`, every record's ids are checked in the pipeline (an
 id >= vocab_size would make the embedding lookup fail without a file name on CPU, and read zeros
@@ -19,14 +20,12 @@ import tensorflow as tf
 from absl import logging
 
 from official_bert import errors
-from official_bert import utils
-from official_bert.data import pretraining
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 # Marks the in-graph id check's message, so that user_error_from recognises it.
 _ID_CHECK = "official_bert: token id >= vocab_size"
-_VOCAB_FIX = ("the data was made with a larger vocab than the model's: regenerate it with the "
+VOCAB_FIX = ("the data was made with a larger vocab than the model's: regenerate it with the "
               "model's vocab.txt, or use the bert_config.json that matches the vocab")
 # Every TFRecord file a pipeline of this process reads, for naming a corrupt one.
 _FILES_READ = []
@@ -128,7 +127,7 @@ def user_error_from(exc):
     vocab_size, key, top, path = match.groups()
     return errors.UserError(
         f"token id {top} in {key} is >= vocab_size={vocab_size} of the bert_config.json", path,
-        _VOCAB_FIX)
+        VOCAB_FIX)
   if isinstance(exc, tf.errors.DataLossError):
     path = find_corrupt_file(_FILES_READ)
     return errors.UserError(
@@ -138,54 +137,3 @@ def user_error_from(exc):
   return None
 
 
-def check_pretraining_files(input_files, max_seq_length, max_predictions_per_seq,
-                            vocab_size=None):
-  """Reads the first record and fails clearly if its lengths (or ids) disagree with the flags."""
-  path = input_files[0]
-  try:
-    first = next(iter(tf.data.TFRecordDataset(path).take(1)))
-  except StopIteration:
-    raise errors.UserError("no records", path,
-                           "the file is empty; check --input_file or regenerate it") from None
-  except tf.errors.DataLossError:
-    raise errors.UserError("truncated or corrupt TFRecord file", path,
-                           "regenerate it, or leave it out of --input_file") from None
-  example = tf.train.Example.FromString(first.numpy())
-  feats = example.features.feature
-  expected = pretraining.feature_spec(max_seq_length, max_predictions_per_seq)
-  missing = sorted(set(expected) - set(feats))
-  if missing:
-    raise errors.UserError(f"not a pre-training TFRecord (missing features {missing})", path,
-                           "make it with data_prep's create_pretraining_data")
-  for key, flag, want in (("input_ids", "max_seq_length", max_seq_length),
-                          ("masked_lm_positions", "max_predictions_per_seq",
-                           max_predictions_per_seq)):
-    got = len(feats[key].int64_list.value)
-    if got != want:
-      raise errors.UserError(
-          f"{key} has length {got} but --{flag}={want}", path,
-          f"pass --{flag}={got} or regenerate the data with --{flag}={want}")
-  if vocab_size is not None:
-    for key in ("input_ids", "masked_lm_ids"):
-      top = max(feats[key].int64_list.value, default=0)
-      if top >= vocab_size:
-        raise errors.UserError(
-            f"token id {top} in {key} of the first record is >= vocab_size={vocab_size} of the "
-            "bert_config.json", path, _VOCAB_FIX)
-
-
-def pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_per_seq,
-                        is_training, input_context=None, seed=12345, repeat=None,
-                        filter_fn=None, vocab_size=None):
-  """GR's pre-training input_fn: batches of int32 feature dicts with static shapes.
-
-  With `vocab_size` (the model config's), ids are checked against it (tfrecord_dataset)."""
-  files = utils.expand_globs(input_file) if isinstance(input_file, str) else list(input_file)
-
-  def decode(serialized):  # the schema is owned by official_bert.data.pretraining
-    return pretraining.parse_example(serialized, max_seq_length, max_predictions_per_seq)
-
-  # GR repeats eval data too and evaluates a fixed number of steps (max_eval_steps).
-  return tfrecord_dataset(files, decode, batch_size, is_training, input_context, seed=seed,
-                          repeat=True if repeat is None else repeat, filter_fn=filter_fn,
-                          vocab_size=vocab_size)

@@ -152,7 +152,8 @@ def restore_for_inference(task, strategy, output_dir, init_checkpoint=None):
   GR's Estimator), else the encoder of `init_checkpoint` with an untrained head."""
   with strategy.scope():
     model = task.build_model()
-    model.build()
+    if not model.built:
+      model.build()
   if restore_latest(model, output_dir):
     return model
   if not init_checkpoint:
