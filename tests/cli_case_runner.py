@@ -19,21 +19,7 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# job -> (module, required flags) for the data_prep files that have no run(); the others are
-# official_bert.cli.<job> with run().
-DATA_PREP = {"create_pretraining_data": ("data_prep.create_pretraining_data",
-                                         ("input_file", "output_file", "vocab_file")),
-             "prepare_corpus": ("data_prep.prepare_corpus", ("output_file",))}
-
-
 def _entry(job):
-  if job in DATA_PREP:
-    from official_bert import cli  # pylint: disable=import-outside-toplevel
-    name, required = DATA_PREP[job]
-    module = importlib.import_module(name)
-    if hasattr(module, "_define_flags"):
-      module._define_flags()  # pylint: disable=protected-access
-    return lambda: cli.run(module.main, required, job=job)
   return importlib.import_module(f"official_bert.cli.{job}").run
 
 

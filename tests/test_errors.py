@@ -14,6 +14,7 @@ import tensorflow as tf
 import training_helper as th
 from official_bert import errors
 from official_bert import utils
+from official_bert.tasks import pretraining as pretraining_task
 from official_bert.training import inputs
 
 
@@ -23,7 +24,7 @@ def records(data_dir, tmp_path_factory):
 
 
 def _first_error(files, vocab_size):
-  ds = inputs.pretraining_dataset(files, 4, th.SEQ, th.PRED, False, vocab_size=vocab_size,
+  ds = pretraining_task.pretraining_dataset(files, 4, th.SEQ, th.PRED, False, vocab_size=vocab_size,
                                   repeat=False)
   try:
     for _ in ds:
@@ -44,7 +45,7 @@ def test_ids_beyond_vocab_size_name_the_file(records):
                   r"\(\S*pt-[01].tfrecord\): the data was made with a larger vocab", str(error))
   with pytest.raises(errors.UserError, match=r"token id \d+ in input_ids .* >= vocab_size=100 "
                                              r"of the bert_config.json \(\S*pt-0.tfrecord\)"):
-    inputs.check_pretraining_files(records, th.SEQ, th.PRED, vocab_size=100)
+    pretraining_task.check_pretraining_files(records, th.SEQ, th.PRED, vocab_size=100)
 
 
 def test_truncated_tfrecord_names_the_file(records, tmp_path):
@@ -53,7 +54,7 @@ def test_truncated_tfrecord_names_the_file(records, tmp_path):
   cut = str(tmp_path / "cut.tfrecord")
   with open(cut, "wb") as f:
     f.write(data[:len(data) // 2])
-  ds = inputs.pretraining_dataset([records[0], cut], 4, th.SEQ, th.PRED, False, repeat=False)
+  ds = pretraining_task.pretraining_dataset([records[0], cut], 4, th.SEQ, th.PRED, False, repeat=False)
   with pytest.raises(tf.errors.DataLossError) as info:
     for _ in ds:
       pass
@@ -63,7 +64,7 @@ def test_truncated_tfrecord_names_the_file(records, tmp_path):
   with open(cut, "wb") as f:
     f.write(data[:40])  # inside the first record
   with pytest.raises(errors.UserError, match=r"truncated or corrupt TFRecord file \(\S*cut"):
-    inputs.check_pretraining_files([cut], th.SEQ, th.PRED)
+    pretraining_task.check_pretraining_files([cut], th.SEQ, th.PRED)
 
 
 # ----------------------------------------------------------------------------- nothing lost
@@ -89,7 +90,7 @@ def _dead_pid():
 def test_sweep_removes_partials_of_dead_processes_only(tmp_path, caplog):
   out = str(tmp_path / "corpus.txt")
   dead = _dead_pid()
-  stale = [str(tmp_path / f".corpus.txt.partial-{dead}"), str(tmp_path / f"corpus.txt.tmp-{dead}")]
+  stale = [str(tmp_path / f".corpus.txt.partial-{dead}")]
   alive = str(tmp_path / f".corpus.txt.partial-{os.getppid()}")
   other = str(tmp_path / f".other.txt.partial-{dead}")
   for p in stale + [alive, other]:
@@ -100,8 +101,8 @@ def test_sweep_removes_partials_of_dead_processes_only(tmp_path, caplog):
       f.write("done\n")
   assert sorted(os.listdir(tmp_path)) == sorted(
       [os.path.basename(p) for p in (out, alive, other)])
-  assert sum("a partial output of an interrupted run" in r.getMessage()
-             for r in caplog.records) == 3
+  assert sum("a partial output left by an interrupted run" in r.getMessage()
+             for r in caplog.records) == 2
 
 
 def test_failed_block_leaves_nothing_and_folder_output_is_refused_first(tmp_path):
@@ -256,7 +257,8 @@ CASES = [
      PC + ["--input_file={D}/nothing*", "--output_file={O}.txt"], 1, "matches no file", [],
      ["{O}.txt"]),
     ("pc_empty_input", "prepare_corpus",
-     PC + ["--input_file={D}/empty.txt", "--output_file={O}.txt"], 1, "nothing to write", [],
+     PC + ["--input_file={D}/empty.txt", "--output_file={O}.txt"], 1, "no document in the input",
+     [],
      ["{O}.txt"]),
     ("pc_output_is_a_folder", "prepare_corpus",
      PC + ["--input_file={D}/corpus.txt", "--output_file={D}/model"], 1,
@@ -281,7 +283,7 @@ CASES = [
      ["{O}"]),
     ("rp_no_mode", "run_pretraining",
      [a for a in RP if a != "--do_train"] + ["--output_dir={O}"], 1,
-     "At least one of `do_train` or `do_eval`", [], ["{O}"]),
+     "At least one of --do_train or --do_eval", [], ["{O}"]),
     ("rp_seq_over_positions", "run_pretraining",
      RP + ["--max_seq_length=128", "--output_dir={O}"], 1,
      "max_position_embeddings=64", [], ["{O}"]),
@@ -448,7 +450,7 @@ CASES = [
      "the output path is an existing folder", [], []),
     ("ef_empty_input", "extract_features",
      EF + ["--layers=-1", "--input_file={D}/empty.txt", "--output_file={O}.jsonl"], 1,
-     "nothing to write", [], ["{O}.jsonl"]),
+     "no example in the input ({D}/empty.txt)", [], ["{O}.jsonl"]),
     ("ef_missing_checkpoint", "extract_features",
      EF + ["--layers=-1", "--init_checkpoint={D}/none/bert_model.ckpt",
            "--output_file={O}.jsonl"], 1, "no such checkpoint", [], ["{O}.jsonl"]),
