@@ -153,7 +153,7 @@ def check_output_path(path, flag_name=None, folder_must_exist=False):
   with folder_must_exist, a path in a folder that does not exist)."""
   where = errors.flag(flag_name, path) if flag_name else path
   if os.path.isdir(path) if "://" not in path else _gfile().isdir(path):
-    raise errors.UserError("the output path is an existing folder", where,
+    raise errors.UserError("the output path is a directory", where,
                            "give a file name (e.g. inside that folder)")
   head = os.path.dirname(path)
   if folder_must_exist and head and "://" not in head and not os.path.isdir(head):

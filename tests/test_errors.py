@@ -113,7 +113,7 @@ def test_failed_block_leaves_nothing_and_folder_output_is_refused_first(tmp_path
       raise RuntimeError("boom")
   assert os.listdir(tmp_path) == []
   ran = []
-  with pytest.raises(errors.UserError, match=r"the output path is an existing folder"):
+  with pytest.raises(errors.UserError, match=r"the output path is a directory"):
     with utils.atomic_path(str(tmp_path)):
       ran.append(1)
   assert not ran
@@ -230,7 +230,7 @@ CASES = [
      CPD + ["--max_predictions_per_seq=40", "--output_file={O}.tfrecord"], 1,
      "more masked positions than --max_seq_length=32", [], ["{O}.tfrecord"]),
     ("cpd_output_is_a_folder", "create_pretraining_data", CPD + ["--output_file={D}/model"], 1,
-     "the output path is an existing folder", [], []),
+     "the output path is a directory", [], []),
     ("cpd_scale_shards_0", "create_pretraining_data",
      CPD + ["--output_file={D}/s0", "--output_shards=0"], 1, "(--output_shards=0)", [],
      ["s0-*"]),
@@ -262,7 +262,7 @@ CASES = [
      ["{O}.txt"]),
     ("pc_output_is_a_folder", "prepare_corpus",
      PC + ["--input_file={D}/corpus.txt", "--output_file={D}/model"], 1,
-     "the output path is an existing folder", [], []),
+     "the output path is a directory", [], []),
     ("pc_bad_format", "prepare_corpus",
      ["--input_format=html", "--input_file={D}/corpus.txt", "--output_file={O}.txt"], 1,
      "--input_format", [], ["{O}.txt"]),
@@ -447,7 +447,7 @@ CASES = [
      1, "layer -3 is outside the model's 2 layers (--layers=-1,-2,-3,-4)", [], ["{O}.jsonl"]),
     ("ef_output_is_a_folder", "extract_features",
      EF + ["--layers=-1", "--output_file={D}/model"], 1,
-     "the output path is an existing folder", [], []),
+     "the output path is a directory", [], []),
     ("ef_empty_input", "extract_features",
      EF + ["--layers=-1", "--input_file={D}/empty.txt", "--output_file={O}.jsonl"], 1,
      "no example in the input ({D}/empty.txt)", [], ["{O}.jsonl"]),
