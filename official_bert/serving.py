@@ -7,7 +7,7 @@ from absl import logging
 import tensorflow as tf
 
 from official_bert.layers import preprocessing
-from official_bert.utils import atomic_path
+from official_bert.utils import atomic_dir
 
 
 class ClassifierServer(tf.Module):
@@ -46,8 +46,7 @@ def export_classifier(model, vocab_file, do_lower_case, max_seq_length, is_regre
       "single_sentence": server.single_sentence,
       "sentence_pair": server.sentence_pair,
   }
-  if tf.io.gfile.exists(export_dir):
-    tf.io.gfile.rmtree(export_dir)
-  with atomic_path(export_dir) as tmp:
+  # Written beside an existing export, which is replaced only once the new one is complete.
+  with atomic_dir(export_dir) as tmp:
     tf.saved_model.save(server, tmp, signatures=signatures)
   logging.info("Exported %s", export_dir)

@@ -19,13 +19,35 @@ The in-graph path is `official_bert.layers.preprocessing`.
 
 import collections
 import itertools
+import os
 import re
 import unicodedata
 
+from absl import flags
 from absl import logging
 
-# Tokens every BERT vocab must have: wordpiece falls back to [UNK]; features use the other three.
-REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
+from official_bert import errors
+
+# GR's tokenizer demands nothing of a vocab; the jobs check what they use. Fine-tuning and feature
+# extraction build [CLS] ... [SEP] sequences (and WordPiece falls back to [UNK]); pre-training also
+# masks with [MASK].
+FINE_TUNING_TOKENS = ("[UNK]", "[CLS]", "[SEP]")
+PRETRAINING_TOKENS = FINE_TUNING_TOKENS + ("[MASK]",)
+REQUIRED_TOKENS = PRETRAINING_TOKENS
+
+# GR 1.0.4 defines this flag in tokenization.py and its tokenizers read it, so its scripts (and
+# its tokenization_test.py) switch the behaviour with --preserve_unused_tokens. We keep that as the
+# default when the argument is not given. allow_override: GR's own module (loaded as a test oracle
+# in the same process) may define the same flag.
+flags.DEFINE_bool(
+    "preserve_unused_tokens", False,
+    "If True, [unusedN] tokens of the vocab are kept whole instead of being split by WordPiece "
+    "(GR 1.0.4's flag).", allow_override=True)
+
+
+def _preserve_unused_default(value):
+  """The argument if given, else GR's --preserve_unused_tokens flag (parsed or not)."""
+  return flags.FLAGS["preserve_unused_tokens"].value if value is None else value
 
 _UNUSED_TOKEN_RE = re.compile(r"^\[unused\d+\]$")
 
@@ -90,9 +112,15 @@ def load_vocab(vocab_file):
   vocab = collections.OrderedDict()
   if "://" in vocab_file:  # TensorFlow only for remote files: data prep starts faster without it
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    if not tf.io.gfile.exists(vocab_file) or tf.io.gfile.isdir(vocab_file):
+      raise errors.UserError("vocab file not found", vocab_file,
+                             "pass --vocab_file=<the model's vocab.txt>")
     with tf.io.gfile.GFile(vocab_file, "rb") as reader:
       data = reader.read()
   else:
+    if not os.path.isfile(vocab_file):
+      raise errors.UserError("vocab file not found", vocab_file,
+                             "pass --vocab_file=<the model's vocab.txt>")
     with open(vocab_file, "rb") as reader:
       data = reader.read()
   lines = convert_to_unicode(data).split("\n")
@@ -101,20 +129,49 @@ def load_vocab(vocab_file):
   for line_no, line in enumerate(lines, 1):
     token = line.strip()
     if token in vocab:
-      raise ValueError(
-          f"{vocab_file}:{line_no}: duplicate token {token!r} (first on line "
-          f"{vocab[token] + 1}); each token must appear once, fix the vocab file")
+      raise errors.UserError(
+          f"duplicate token {token!r} (first on line {vocab[token] + 1})",
+          errors.at(vocab_file, line_no),
+          "each token must appear once (a duplicate shifts every later id); fix the vocab file")
     vocab[token] = len(vocab)
   return vocab
 
 
 def check_vocab(vocab, vocab_file="vocab", required_tokens=REQUIRED_TOKENS):
-  """Raises a ValueError naming the file if any of `required_tokens` is missing."""
+  """Raises a UserError naming the file if any of `required_tokens` is missing."""
   missing = [t for t in required_tokens if t not in vocab]
   if missing:
-    raise ValueError(
-        f"{vocab_file}: missing required token(s) {', '.join(missing)}; a BERT vocab needs "
-        f"{', '.join(required_tokens)} (one per line)")
+    raise errors.UserError(
+        f"missing required token(s) {', '.join(missing)}", vocab_file,
+        f"this job needs {', '.join(required_tokens)} in the vocab (one per line); use the "
+        "vocab.txt of the model")
+
+
+def vocab_is_lower_case(vocab):
+  """True if no entry of the vocab has an upper-case letter (an uncased model's vocab)."""
+  return not any(t != t.lower() for t in vocab if not (t.startswith("[") and t.endswith("]")))
+
+
+def warn_if_case_mismatch(vocab, do_lower_case, vocab_file="vocab"):
+  """Logs a warning when --do_lower_case contradicts the vocab's case; returns the message.
+
+  An uncased model's vocab has no upper-case entry: cased text would then map every capitalised
+  word to [UNK] or to pieces. A cased vocab with lower-cased input wastes the upper-case entries
+  and differs from how the model was pre-trained.
+  """
+  lower_vocab = vocab_is_lower_case(vocab)
+  if lower_vocab == bool(do_lower_case):
+    return None
+  if lower_vocab:
+    message = (f"{vocab_file} has no upper-case entry (an uncased model's vocab) but "
+               "--do_lower_case=False: capitalised words will become [UNK]; pass "
+               "--do_lower_case=True unless the model really is cased")
+  else:
+    message = (f"{vocab_file} has upper-case entries (a cased model's vocab) but "
+               "--do_lower_case=True: pass --do_lower_case=False unless the model really was "
+               "pre-trained on lower-cased text")
+  logging.warning("%s", message)
+  return message
 
 
 def convert_by_vocab(vocab, items):
@@ -242,10 +299,10 @@ def preserve_token(token, vocab, preserve_unused_tokens):
 class BasicTokenizer(object):
   """Cleans text, splits CJK, lower-cases and strips accents (optionally), splits punctuation."""
 
-  def __init__(self, do_lower_case=True, vocab=tuple(), preserve_unused_tokens=False):
+  def __init__(self, do_lower_case=True, vocab=tuple(), preserve_unused_tokens=None):
     self.do_lower_case = do_lower_case
     self.vocab = vocab
-    self.preserve_unused_tokens = preserve_unused_tokens
+    self.preserve_unused_tokens = _preserve_unused_default(preserve_unused_tokens)
 
   def tokenize(self, text):
     """str or utf-8 bytes -> list of basic tokens."""
@@ -348,12 +405,17 @@ class FullTokenizer(object):
     tokenize_batch(list of str) -> list of list of str
     convert_batch_to_ids(list of str) -> list of list of int   (tokenize + convert_tokens_to_ids)
   `tokenize_uncached` runs the plain per-character pipeline (the reference for the fast one).
+
+  Like GR, any vocab is accepted; a job passes the special tokens it needs as `required_tokens`
+  (FINE_TUNING_TOKENS, PRETRAINING_TOKENS) to get a clear error naming the vocab file.
+  `preserve_unused_tokens=None` reads GR's --preserve_unused_tokens flag.
   """
 
-  def __init__(self, vocab_file, do_lower_case=True, preserve_unused_tokens=False,
-               required_tokens=REQUIRED_TOKENS, cache_size=1 << 20):
+  def __init__(self, vocab_file, do_lower_case=True, preserve_unused_tokens=None,
+               required_tokens=(), cache_size=1 << 20):
     self.vocab_file = vocab_file
     self.do_lower_case = do_lower_case
+    preserve_unused_tokens = _preserve_unused_default(preserve_unused_tokens)
     self.preserve_unused_tokens = preserve_unused_tokens
     self.vocab = load_vocab(vocab_file)
     check_vocab(self.vocab, vocab_file, required_tokens)

@@ -205,19 +205,32 @@ def test_fixture_tasks():
 
 @pytest.mark.parametrize("task,content,message", [
     ("rte", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tonly one\n",
-     r"train.tsv:3: expected at least 4 tab-separated columns, found 2"),
+     r"expected at least 4 tab-separated columns, found 2 \(\S*train.tsv:3\)"),
     ("rte", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentails\n",
-     r"train.tsv:2: unknown label 'entails'"),
-    ("stsb", "h\n0\tg\tf\ty\to\ts1\ts2\ta\tb\tfive\n", r"train.tsv:2: the score 'five'"),
-    ("cola", "src\t1\t\tGood.\nsrc\t1\n", r"train.tsv:2: expected at least 4"),
-    ("sst2", "sentence\tlabel\nfine\t1\nno label here\n", r"train.tsv:3: expected at least 2"),
-    ("qqp", "h\n1\t2\t3\tq1\tq2\t1\n4\t5\t6\tq1\tq2\n", r"train.tsv:3: expected at least 6"),
-    ("mnli", "h\n" + "\t".join(["x"] * 10) + "\n", r"train.tsv:2: expected at least 11"),
+     r"unknown label 'entails'.*\(\S*train.tsv:2\)"),
+    ("stsb", "h\n0\tg\tf\ty\to\ts1\ts2\ta\tb\tfive\n", r"the score 'five'.*train.tsv:2\)"),
+    ("cola", "src\t1\t\tGood.\nsrc\t1\n", r"expected at least 4.*train.tsv:2\)"),
+    ("sst2", "sentence\tlabel\nfine\t1\nno label here\n", r"expected at least 2.*train.tsv:3\)"),
+    ("qqp", "\t".join(["h"] * 6) + "\n1\t2\t3\tq1\tq2\t1\n4\t5\t6\tq1\tq2\n", r"expected at least 6.*train.tsv:3\)"),
+    ("mnli", "h\n" + "\t".join(["x"] * 10) + "\n", r"expected at least 11.*train.tsv:2\)"),
+    # A tab inside sentence 1 (GR: text_b silently becomes its second half).
+    ("mrpc", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tHalf a\tsentence.\tB.\n",
+     r"found 6 tab-separated columns, expected 5 \(as the header\).*train.tsv:2\)"),
+    ("cola", "src\t1\t\tGood.\nsrc\t1\t\tA\tB.\n", r"found 5 .*expected 4.*train.tsv:2\)"),
+    ("sst2", "sentence\tlabel\n", r"no train examples \(\S*train.tsv\)"),
+    ("sst2", "sentence\tlabel\nfine\t1\n" + "x" * 200_000 + "\t1\n",
+     r"a line of 200003 characters.*train.tsv:3\)"),
 ])
 def test_malformed_rows_name_file_and_line(tmp_path, task, content, message):
   (tmp_path / "train.tsv").write_text(content, encoding="utf-8")
   with pytest.raises(ValueError, match=message):
     classifier.get_processor(task).get_train_examples(str(tmp_path))
+
+
+def test_non_utf8_names_file_and_line(tmp_path):
+  (tmp_path / "train.tsv").write_bytes(b"sentence\tlabel\nfine\t1\ncaf\xe9\t0\n")
+  with pytest.raises(ValueError, match=r"not UTF-8 \(b'\\xe9' at byte 4.*train.tsv:3\)"):
+    classifier.get_processor("sst2").get_train_examples(str(tmp_path))
 
 
 def test_missing_file_and_unknown_task(tmp_path):

@@ -29,9 +29,10 @@ TINY = {"vocab_size": 30522, "hidden_size": 64, "num_hidden_layers": 2, "num_att
 
 # Runs run_classifier as __main__ with dropout off: Keras' dropout seed state is not in the
 # checkpoint, so with dropout a resumed run draws other masks than a straight one. With $DIE set,
-# the process dies (os._exit, like kill -9: no cleanup) right after its first checkpoint is saved.
+# the process dies right after its first checkpoint is saved: DIE=1 os._exit (no cleanup at all),
+# DIE=KILL / TERM the signal.
 _WRAPPER = r"""
-import os, runpy, sys
+import os, runpy, signal, sys
 import keras
 import tensorflow as tf
 keras.layers.Dropout.call = lambda self, inputs, training=False: inputs
@@ -40,7 +41,11 @@ if os.environ.get("DIE"):
   def save(self, *args, **kwargs):
     path = _save(self, *args, **kwargs)
     print("SAVED", path, flush=True)
-    os._exit(9)
+    die = os.environ["DIE"]
+    if die == "1":
+      os._exit(9)
+    os.kill(os.getpid(), getattr(signal, "SIG" + die))
+    return path
   tf.train.CheckpointManager.save = save
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -99,13 +104,20 @@ def test_train_eval_predict_files(straight):
                                            for i, p in enumerate(probs)]
 
 
-def test_resume_after_kill_matches_straight_run(setup, straight):
-  died = _run(_flags(setup, "RTE", "RTE", "resumed", *_RTE_TRAIN), code=_WRAPPER, check=False,
-              DIE="1")
-  assert died.returncode == 9 and "SAVED" in died.stdout, died.stderr[-2000:]
-  out = setup[0] / "resumed"
+@pytest.mark.parametrize("die,status", [("1", 9), ("KILL", -9), ("TERM", 143)],
+                         ids=["exit", "sigkill", "sigterm"])
+def test_resume_after_kill_matches_straight_run(setup, straight, die, status):
+  """Dies after the first checkpoint (os._exit, SIGKILL: no cleanup; SIGTERM: cleanup, exit
+  143, no traceback); the rerun ends as the straight run, with no partial file left."""
+  from official_bert import utils  # pylint: disable=import-outside-toplevel
+  name = f"resumed_{die}"
+  died = _run(_flags(setup, "RTE", "RTE", name, *_RTE_TRAIN), code=_WRAPPER, check=False,
+              DIE=die)
+  assert died.returncode == status and "SAVED" in died.stdout, died.stderr[-2000:]
+  assert "Traceback" not in died.stderr, died.stderr[-2000:]
+  out = setup[0] / name
   assert (out / "model.ckpt-4.index").exists() and not (out / "eval_results.txt").exists()
-  res = _run(_flags(setup, "RTE", "RTE", "resumed", *_RTE_TRAIN), code=_WRAPPER)
+  res = _run(_flags(setup, "RTE", "RTE", name, *_RTE_TRAIN), code=_WRAPPER)
   assert "Resuming at step 4" in res.stderr
   assert "Reusing" in res.stderr  # train.tf_record from the killed run is complete and reused
   want = base.read_eval_results(str(straight / "eval_results.txt"))
@@ -115,6 +127,7 @@ def test_resume_after_kill_matches_straight_run(setup, straight):
   assert got["eval_loss"] == pytest.approx(want["eval_loss"], abs=1e-6)
   np.testing.assert_allclose(np.loadtxt(out / "test_results.tsv"),
                              np.loadtxt(straight / "test_results.tsv"), atol=1e-6)
+  assert not [p for p in os.listdir(out) if utils.is_partial(p)]
 
 
 def test_export_round_trip_in_fresh_process(setup, straight):
@@ -207,3 +220,4 @@ def test_dynamic_padding_predicts_the_same_and_refuses_xla(setup, straight):
   res = _run(_flags(setup, "RTE", "RTE", "dynamic", "--do_predict", "--dynamic_padding",
                     "--jit_compile"), check=False)
   assert res.returncode != 0 and "drop --dynamic_padding" in res.stderr
+

@@ -382,8 +382,14 @@ def _squad(qas, context="Paris is in France."):
 
 def test_bad_input_names_file_and_question(tmp_path):
   path = _write(tmp_path, '{"data": [')
-  with pytest.raises(ValueError, match=r"bad\.json.*not valid JSON"):
+  with pytest.raises(ValueError, match=r"not valid JSON.*bad\.json:1\)"):
     squad.read_squad_examples(path, False)
+  with open(path, "wb") as f:
+    f.write(b'{"data": [\n{"title": "caf\xe9"}]}')
+  with pytest.raises(ValueError, match=r"not UTF-8.*bad\.json:2\)"):
+    squad.read_squad_examples(path, False)
+  with pytest.raises(ValueError, match=r"SQuAD file not found \(\S*nothing\.json\)"):
+    squad.read_squad_examples(str(tmp_path / "nothing.json"), False)
   path = _write(tmp_path, {"articles": []})
   with pytest.raises(ValueError, match=r"bad\.json.*'data'"):
     squad.read_squad_examples(path, False)
@@ -473,6 +479,17 @@ def test_evaluate_v2_matches_the_official_formula_by_hand(tmp_path):
   assert squad_evaluate.evaluate_files(data, preds, odds, True) == pytest.approx(metrics)
   no_odds = squad_evaluate.evaluate_v2(_V2_DATA, _V2_PREDS)
   assert no_odds["exact"] == 50.0 and "best_f1" not in no_odds  # n1 predicted "" anyway
+
+
+def test_evaluate_ignores_unknown_ids(caplog):
+  """As the official scripts: a prediction for an id absent from the data set is not scored."""
+  extra = {"zz1": "x", "zz2": "y"}
+  assert squad_evaluate.evaluate_v1(_V1_DATA, {**_V1_PREDS, **extra}) == pytest.approx(
+      squad_evaluate.evaluate_v1(_V1_DATA, _V1_PREDS))
+  odds = {**_V2_ODDS, "zz1": 0.0, "zz2": 3.0}
+  assert squad_evaluate.evaluate_v2(_V2_DATA, {**_V2_PREDS, **extra}, odds) == pytest.approx(
+      squad_evaluate.evaluate_v2(_V2_DATA, _V2_PREDS, _V2_ODDS))
+  assert any("ignoring 2 prediction(s)" in r.getMessage() for r in caplog.records)
 
 
 def test_is_labelled(tmp_path):

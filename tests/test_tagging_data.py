@@ -87,6 +87,20 @@ def test_read_conll_wrong_column_count_names_file_and_line(tmp_path):
     tagging.read_conll(path)
 
 
+def test_read_conll_bad_bytes_long_lines_and_empty_files(tmp_path):
+  path = str(tmp_path / "latin1.conll")
+  with open(path, "wb") as f:
+    f.write(b"EU I-ORG\n\ncaf\xe9 O\n")
+  with pytest.raises(ValueError, match=r"not UTF-8 .*latin1\.conll:3\)"):
+    tagging.read_conll(path)
+  path = _write(tmp_path, "long.conll", "EU I-ORG\n" + "x" * 140_000 + " O\n")
+  with pytest.raises(ValueError, match=r"a line of 140003 characters.*long\.conll:2\)"):
+    tagging.read_conll(path)
+  path = _write(tmp_path, "empty.conll", "-DOCSTART- -X- O O\n\n")
+  with pytest.raises(ValueError, match=r"no sentences \(\S*empty\.conll\)"):
+    tagging.read_conll(path)
+
+
 def test_read_conll_bad_tag_names_file_and_line(tmp_path):
   path = _write(tmp_path, "tag.conll", "EU I-ORG\n\nrejects ORG\n")
   with pytest.raises(ValueError, match=r"tag\.conll:3: tag 'ORG'"):

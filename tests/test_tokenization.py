@@ -334,19 +334,31 @@ def test_vocab_trailing_newline_or_not(gr, tmp_path):
 
 def test_vocab_duplicate_is_an_error(tmp_path):
   path = _write(tmp_path, "dup.txt", "[PAD]\n[UNK]\n[CLS]\nthe\n[SEP]\n[MASK]\nthe\n")
-  with pytest.raises(ValueError, match=r"dup.txt:7: duplicate token 'the' \(first on line 4\)"):
+  with pytest.raises(ValueError, match=r"duplicate token 'the' \(first on line 4\) \(\S*dup.txt:7\)"):
     tokenization.load_vocab(path)
 
 
 def test_vocab_missing_special_tokens(tmp_path):
   path = _write(tmp_path, "nomask.txt", "[PAD]\n[UNK]\n[CLS]\nthe\n")
-  with pytest.raises(ValueError, match=r"nomask.txt: missing required token\(s\) \[SEP\], \[MASK\]"):
-    tokenization.FullTokenizer(path)
+  with pytest.raises(ValueError, match=r"missing required token\(s\) \[SEP\], \[MASK\] \(\S*nomask.txt\)"):
+    tokenization.FullTokenizer(path, required_tokens=tokenization.PRETRAINING_TOKENS)
+  with pytest.raises(ValueError, match=r"missing required token\(s\) \[SEP\] \("):
+    tokenization.FullTokenizer(path, required_tokens=tokenization.FINE_TUNING_TOKENS)
   with pytest.raises(ValueError, match="missing required"):
     preprocessing.BertTokenizerLayer(path)
-  # A vocab without [MASK] is still usable when asked for explicitly.
-  tok = tokenization.FullTokenizer(path, required_tokens=("[UNK]",))
+  # Like GR's, the tokenizer itself takes any vocab.
+  tok = tokenization.FullTokenizer(path)
   assert tok.tokenize("the cat") == ["the", "[UNK]"]
+
+
+def test_case_mismatch_warning(uncased_vocab, cased_vocab):
+  uncased = tokenization.load_vocab(uncased_vocab)
+  cased = tokenization.load_vocab(cased_vocab)
+  assert tokenization.vocab_is_lower_case(uncased) and not tokenization.vocab_is_lower_case(cased)
+  assert tokenization.warn_if_case_mismatch(uncased, True) is None
+  assert tokenization.warn_if_case_mismatch(cased, False) is None
+  assert "--do_lower_case=True" in tokenization.warn_if_case_mismatch(uncased, False, "v.txt")
+  assert "--do_lower_case=False" in tokenization.warn_if_case_mismatch(cased, True, "v.txt")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,12 +11,12 @@ model.ckpt-N in it), to HF with its heads:
     --output_dir=/tmp/my_bert_hf
 """
 
-import sys
 
-from absl import app, flags
+from absl import flags
 
 from official_bert import checkpoints
 from official_bert import cli
+from official_bert import errors
 from official_bert import presets
 
 INPUT_FORMATS = ["tf1", "tf2", "hf", "keras_hub", "keras"]
@@ -48,12 +48,10 @@ def main(_):
                         input_format=FLAGS.input_format, bert_config_file=FLAGS.bert_config_file,
                         vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
   except (FileNotFoundError, presets.PresetError, checkpoints.CheckpointMismatchError) as e:
-    # The user's input is wrong: say which and what to do, without a traceback.
+    # The user's input is wrong: one line (cli's convention) naming the flag.
     first, *rest = str(e).splitlines()
-    print(f"convert_checkpoint: --input={FLAGS.input}: {first}", file=sys.stderr)
-    for line in rest:
-      print(f"  {line.strip()}", file=sys.stderr)
-    sys.exit(1)
+    raise errors.UserError(first, errors.flag("input", FLAGS.input),
+                           " ".join(line.strip() for line in rest) or None) from None
 
 
 def run():

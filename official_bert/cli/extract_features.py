@@ -14,6 +14,7 @@ from absl import flags, logging
 import tensorflow as tf
 
 from official_bert import cli
+from official_bert import errors
 from official_bert import checkpoints, configs, encoder, tokenization
 from official_bert.data import extract
 from official_bert.training import progress
@@ -44,6 +45,9 @@ def main(_):
   tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)
   features = extract.convert_examples_to_features(
       extract.read_examples(FLAGS.input_file), FLAGS.max_seq_length, tokenizer)
+  if not features:
+    raise errors.UserError("no example in the input", FLAGS.input_file,
+                           "give text, one example per line ('a ||| b' for pairs)")
   model = encoder.BertModel(config)
   checkpoints.restore_encoder(model, FLAGS.init_checkpoint)
 

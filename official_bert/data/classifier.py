@@ -6,7 +6,8 @@ regression task (STS-B) `label_ids` holds a float. This module writes it and def
 spec; the task's input pipeline and result files are official_bert.tasks.classification.
 
 Processors read the standard GLUE download layout (`glue_data/<TASK>/{train,dev,test}.tsv`) and
-GR's XNLI layout. A row with too few columns or an unknown label is an error naming file and line.
+GR's XNLI layout. A row whose column count differs from the header's, an unknown label, bytes that
+are not UTF-8 or an oversized field is an error naming file and line; so is a file without rows.
 """
 
 import csv
@@ -19,6 +20,7 @@ from typing import Optional, Union
 from absl import logging
 import tensorflow as tf
 
+from official_bert import errors
 from official_bert import utils
 from official_bert.data import records
 
@@ -64,15 +66,22 @@ class InputFeatures:
 def read_tsv(input_file, quotechar=None):
   """Rows of a tab-separated file as (line_number, fields) pairs, line numbers from 1.
 
-  Like GR, quotechar=None: a `"` is an ordinary character (GLUE files are not CSV-quoted).
+  Like GR, quotechar=None: a `"` is an ordinary character (GLUE files are not CSV-quoted). Bytes
+  that are not UTF-8 or a field over utils.MAX_FIELD_CHARS characters are errors naming file:line.
   """
   if not tf.io.gfile.exists(input_file):
     raise FileNotFoundError(
         f"{input_file} does not exist; --data_dir must be the task's folder of the standard "
         "GLUE download (e.g. glue_data/MRPC)")
-  with tf.io.gfile.GFile(input_file, "r") as f:
-    reader = csv.reader(f, delimiter="\t", quotechar=quotechar)
+  lines = (line for _, line in utils.read_lines(
+      input_file, "TSV file", "give the task's file from the standard GLUE download"))
+  reader = csv.reader(lines, delimiter="\t", quotechar=quotechar)
+  try:
     return [(reader.line_num, line) for line in reader]
+  except csv.Error as e:
+    raise errors.UserError(f"not a valid tab-separated row ({e})",
+                           errors.at(input_file, reader.line_num),
+                           "give the task's file from the standard GLUE download") from None
 
 
 class DataProcessor:
@@ -91,6 +100,7 @@ class DataProcessor:
   eval_splits = ("dev",)
   test_splits = ("test",)
   single_sentence = False  # CoLA, SST-2: text_b is None
+  columns = None  # the column count of a file without header (else the header's count)
 
   @property
   def is_regression(self):
@@ -117,12 +127,26 @@ class DataProcessor:
     path = os.path.join(data_dir, self.files[split])
     set_type = split.split("_")[0]  # "dev_mismatched" -> "dev"
     examples = []
-    for i, (lineno, line) in enumerate(read_tsv(path)):
-      if i == 0 and self._skips_header(set_type):
+    rows = read_tsv(path)
+    has_header = self._skips_header(set_type)
+    # Every row has the header's columns: a tab inside a sentence must not shift the columns
+    # silently (GR would read half a sentence as text_b).
+    columns = len(rows[0][1]) if rows and has_header else self.columns
+    for i, (lineno, line) in enumerate(rows):
+      if i == 0 and has_header:
         continue
-      example = self._create_example(_Row(line, path, lineno), set_type, split, i)
+      row = _Row(line, path, lineno)
+      example = self._create_example(row, set_type, split, i)
+      if columns is not None and len(line) != columns:
+        row.fail(f"found {len(line)} tab-separated columns, expected {columns} (as "
+                 f"{'the header' if has_header else 'every row of this file'}); a tab inside a "
+                 "sentence?")
       if example is not None:
         examples.append(example)
+    if not examples:
+      raise errors.UserError(f"no {split} examples", path,
+                             "the file is empty; give the task's file from the standard GLUE "
+                             "download")
     return examples
 
   def _skips_header(self, set_type):
@@ -159,8 +183,9 @@ class _Row:
     self.fields, self.path, self.lineno = fields, path, lineno
 
   def fail(self, message):
-    raise ValueError(f"{self.path}:{self.lineno}: {message}. Check that the file is the task's "
-                     "file from the standard GLUE download, unmodified.")
+    raise errors.UserError(message, errors.at(self.path, self.lineno),
+                           "check that the file is the task's file from the standard GLUE "
+                           "download, unmodified")
 
   def need(self, n):
     if len(self.fields) < n:
@@ -186,6 +211,7 @@ class ColaProcessor(DataProcessor):
   """CoLA (GLUE): train/dev `source label original_label sentence` without header; test has one."""
   task_name, submission_name, labels = "cola", "CoLA", ("0", "1")
   single_sentence = True
+  columns = 4
 
   def _skips_header(self, set_type):
     return set_type == "test"  # as GR: only the test file has a header

@@ -84,7 +84,8 @@ def check_outputs(output_files):
 def build(options, maker_class=None):
   """(tokenizer, instance maker) for `options`: GR's InstanceMaker by default, or the
   vectorised scale_instances.ChunkInstanceMaker of scale mode."""
-  tokenizer = tokenization.FullTokenizer(options.vocab_file, options.do_lower_case)
+  tokenizer = tokenization.FullTokenizer(options.vocab_file, options.do_lower_case,
+                                         required_tokens=tokenization.PRETRAINING_TOKENS)
   maker = (maker_class or gr_instances.InstanceMaker)(
       tokenizer.vocab, max_seq_length=options.max_seq_length,
       short_seq_prob=options.short_seq_prob, masked_lm_prob=options.masked_lm_prob,

@@ -18,6 +18,8 @@ from typing import Dict, List, Optional
 from absl import logging
 import tensorflow as tf
 
+from official_bert import errors
+from official_bert import utils
 from official_bert.data import records
 
 # GR's first unique_id; features are numbered from here in reading order.
@@ -93,13 +95,22 @@ def _get(obj, key, kind, where, input_file):
 
 def load_squad_json(input_file):
   """The list of articles (the "data" entry) of a SQuAD JSON file, with readable errors."""
-  with tf.io.gfile.GFile(input_file, "r") as reader:
-    text = reader.read()
+  if not tf.io.gfile.exists(input_file) or tf.io.gfile.isdir(input_file):
+    raise errors.UserError("SQuAD file not found", input_file, "give a SQuAD .json file")
+  with tf.io.gfile.GFile(input_file, "rb") as reader:
+    data = reader.read()
+  try:
+    text = data.decode("utf-8")
+  except UnicodeDecodeError as e:
+    raise errors.UserError(f"bytes that are not UTF-8 ({data[e.start:e.end]!r})",
+                           errors.at(input_file, data.count(b"\n", 0, e.start) + 1),
+                           "give a SQuAD .json file (UTF-8; unzip it first)") from None
   try:
     dataset = json.loads(text)
   except json.JSONDecodeError as e:
-    raise ValueError(f"{input_file}: not valid JSON ({e.msg} at line {e.lineno}, column "
-                     f"{e.colno}); give a SQuAD .json file (unzip it first)") from e
+    raise errors.UserError(f"not valid JSON ({e.msg} at column {e.colno})",
+                           errors.at(input_file, e.lineno),
+                           "give a SQuAD .json file (unzip it first)") from None
   return _get(dataset, "data", list, "the top level", input_file)
 
 
@@ -339,7 +350,9 @@ class FeatureWriter:
     self.filename = filename
     self.is_training = is_training
     self.num_features = 0
-    self._tmp = f"{filename}.tmp-{id(self)}"
+    utils.check_output_path(filename)
+    utils.sweep_partials([filename])
+    self._tmp = utils.partial_path(filename)
     self._writer = tf.io.TFRecordWriter(self._tmp)
 
   def process_feature(self, feature):

@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from official_bert import errors
 from official_bert import utils
 from official_bert.data import records
 
@@ -93,40 +94,43 @@ def read_conll(path, scheme="iob1", has_labels=None):
       starts_document = False
     words, labels, lines = [], [], []
 
-  with tf.io.gfile.GFile(path, "r") as f:
-    for line_number, line in enumerate(f, start=1):
-      columns = line.split()
-      if not columns:
-        flush()
-        continue
-      if columns[0] == DOCSTART:
-        flush()
-        doc_index += 1
-        starts_document = True
-        continue
-      if num_columns is None:
-        num_columns, first_line = len(columns), line_number
-        if has_labels is None:
-          has_labels = num_columns >= 2
-        if has_labels and num_columns < 2:
-          raise ValueError(
-              f"{path}:{line_number}: expected a word and a tag column, found only "
-              f"{line.strip()!r}")
-      elif len(columns) != num_columns:
-        raise ValueError(
-            f"{path}:{line_number}: found {len(columns)} column(s), but line {first_line} has "
-            f"{num_columns}; every token line needs `word ... tag` with the same columns, and "
-            f"sentences are separated by blank lines: {line.rstrip()!r}")
-      if has_labels:
-        tag = columns[-1]
-        if not _is_tag(tag):
-          raise ValueError(
-              f"{path}:{line_number}: tag {tag!r} is not 'O', 'B-TYPE' or 'I-TYPE' "
-              f"(--label_scheme={scheme}); is the tag the last column?")
-        labels.append(tag)
-      words.append(columns[0])
-      lines.append(line_number)
+  for line_number, line in utils.read_lines(path, "CoNLL file",
+                                            "give a CoNLL file: `word ... tag` per line"):
+    columns = line.split()
+    if not columns:
+      flush()
+      continue
+    if columns[0] == DOCSTART:
+      flush()
+      doc_index += 1
+      starts_document = True
+      continue
+    if num_columns is None:
+      num_columns, first_line = len(columns), line_number
+      if has_labels is None:
+        has_labels = num_columns >= 2
+      if has_labels and num_columns < 2:
+        raise errors.UserError(
+            f"{path}:{line_number}: expected a word and a tag column, found only "
+            f"{line.strip()!r}")
+    elif len(columns) != num_columns:
+      raise errors.UserError(
+          f"{path}:{line_number}: found {len(columns)} column(s), but line {first_line} has "
+          f"{num_columns}; every token line needs `word ... tag` with the same columns, and "
+          f"sentences are separated by blank lines: {line.rstrip()!r}")
+    if has_labels:
+      tag = columns[-1]
+      if not _is_tag(tag):
+        raise errors.UserError(
+            f"{path}:{line_number}: tag {tag!r} is not 'O', 'B-TYPE' or 'I-TYPE' "
+            f"(--label_scheme={scheme}); is the tag the last column?")
+      labels.append(tag)
+    words.append(columns[0])
+    lines.append(line_number)
   flush()
+  if not examples:
+    raise errors.UserError("no sentences", path, "the file is empty; give a CoNLL file: "
+                           "`word ... tag` per line, a blank line between sentences")
   return examples
 
 

@@ -166,7 +166,7 @@ class BertTokenizerLayer(keras.layers.Layer):
     self.do_lower_case = do_lower_case
     self.max_input_chars_per_word = max_input_chars_per_word
     self.vocab = tokenization.load_vocab(vocab_file)
-    tokenization.check_vocab(self.vocab, vocab_file)
+    tokenization.check_vocab(self.vocab, vocab_file, tokenization.FINE_TUNING_TOKENS)
     self.cls_id = self.vocab["[CLS]"]
     self.sep_id = self.vocab["[SEP]"]
     self.unk_id = self.vocab["[UNK]"]

@@ -8,7 +8,7 @@ from typing import List
 from absl import logging
 import tensorflow as tf
 
-from official_bert import models, utils
+from official_bert import errors, models, utils
 from official_bert.data import pretraining as pretraining_data
 from official_bert.tasks import base, losses
 from official_bert.training import distribute, inputs, loop
@@ -77,34 +77,48 @@ def pretraining_task(bert_config):
 # ---------------------------------------------------------------------------- input
 
 
-def check_pretraining_files(input_files, max_seq_length, max_predictions_per_seq):
-  """Reads the first record and fails clearly if its lengths disagree with the flags."""
+def check_pretraining_files(input_files, max_seq_length, max_predictions_per_seq,
+                            vocab_size=None):
+  """Reads the first record and fails clearly if its lengths (or ids) disagree with the flags."""
   path = input_files[0]
   try:
     first = next(iter(tf.data.TFRecordDataset(path).take(1)))
   except StopIteration:
-    raise ValueError(f"{path}: no records; check --input_file") from None
+    raise errors.UserError("no records", path,
+                           "the file is empty; check --input_file or regenerate it") from None
+  except tf.errors.DataLossError:
+    raise errors.UserError("truncated or corrupt TFRecord file", path,
+                           "regenerate it, or leave it out of --input_file") from None
   example = tf.train.Example.FromString(first.numpy())
   feats = example.features.feature
   expected = pretraining_data.feature_spec(max_seq_length, max_predictions_per_seq)
   missing = sorted(set(expected) - set(feats))
   if missing:
-    raise ValueError(f"{path}: not a pre-training TFRecord (missing features {missing}); "
-                     "make it with data_prep's create_pretraining_data")
+    raise errors.UserError(f"not a pre-training TFRecord (missing features {missing})", path,
+                           "make it with data_prep's create_pretraining_data")
   for key, flag, want in (("input_ids", "max_seq_length", max_seq_length),
                           ("masked_lm_positions", "max_predictions_per_seq",
                            max_predictions_per_seq)):
     got = len(feats[key].int64_list.value)
     if got != want:
-      raise ValueError(
-          f"{path}: {key} has length {got} but --{flag}={want}; pass --{flag}={got} or "
-          f"regenerate the data with --{flag}={want}")
+      raise errors.UserError(
+          f"{key} has length {got} but --{flag}={want}", path,
+          f"pass --{flag}={got} or regenerate the data with --{flag}={want}")
+  if vocab_size is not None:
+    for key in ("input_ids", "masked_lm_ids"):
+      top = max(feats[key].int64_list.value, default=0)
+      if top >= vocab_size:
+        raise errors.UserError(
+            f"token id {top} in {key} of the first record is >= vocab_size={vocab_size} of the "
+            "bert_config.json", path, inputs.VOCAB_FIX)
 
 
 def pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_per_seq,
                         is_training, input_context=None, seed=12345, repeat=None,
-                        filter_fn=None):
-  """GR's pre-training input_fn: batches of int32 feature dicts with static shapes."""
+                        filter_fn=None, vocab_size=None):
+  """GR's pre-training input_fn: batches of int32 feature dicts with static shapes.
+
+  With `vocab_size` (the model config's), ids are checked against it (tfrecord_dataset)."""
   files = utils.expand_globs(input_file) if isinstance(input_file, str) else list(input_file)
 
   def decode(serialized):  # the schema is owned by official_bert.data.pretraining
@@ -112,7 +126,8 @@ def pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_
 
   # GR repeats eval data too and evaluates a fixed number of steps (max_eval_steps).
   return inputs.tfrecord_dataset(files, decode, batch_size, is_training, input_context, seed=seed,
-                                 repeat=True if repeat is None else repeat, filter_fn=filter_fn)
+                          repeat=True if repeat is None else repeat, filter_fn=filter_fn,
+                          vocab_size=vocab_size)
 
 
 # ---------------------------------------------------------------------------- the job
@@ -135,7 +150,8 @@ class PretrainingTask:
   def __init__(self, config: PretrainingConfig, bert_config):
     self.config = config
     check_pretraining_files(config.input_files, config.max_seq_length,
-                            config.max_predictions_per_seq)
+                            config.max_predictions_per_seq, vocab_size=bert_config.vocab_size)
+    self.vocab_size = bert_config.vocab_size
     files = config.input_files
     logging.info("*** Input Files *** %d: %s%s", len(files), ", ".join(files[:5]),
                  " ..." if len(files) > 5 else "")
@@ -147,7 +163,7 @@ class PretrainingTask:
     def fn(ctx):
       return pretraining_dataset(c.input_files, ctx.get_per_replica_batch_size(global_batch),
                                  c.max_seq_length, c.max_predictions_per_seq, is_training, ctx,
-                                 seed=c.seed)
+                                 seed=c.seed, vocab_size=self.vocab_size)
     return fn
 
   def train_data(self, global_batch):

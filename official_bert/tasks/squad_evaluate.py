@@ -20,11 +20,35 @@ from official_bert import utils
 from official_bert.data import squad
 
 
+def _question_ids(dataset):
+  return {qa["id"] for article in dataset for p in article.get("paragraphs", [])
+          for qa in p.get("qas", [])}
+
+
+def drop_unknown_ids(dataset, predictions, na_probs=None):
+  """(predictions, na_probs) without ids the dataset does not have, logging how many.
+
+  The official scripts score only the dataset's questions and ignore any other prediction
+  (e.g. predictions made on a larger file); the tf-models copy of v2.0 raises KeyError instead.
+  """
+  known = _question_ids(dataset)
+  unknown = sorted(set(predictions) - known)
+  if unknown:
+    logging.warning("SQuAD evaluation: ignoring %d prediction(s) whose id is not in the data "
+                    "set (as the official script), e.g. %r", len(unknown), unknown[:3])
+    predictions = {k: v for k, v in predictions.items() if k in known}
+  if na_probs is not None and set(na_probs) - known:
+    na_probs = {k: v for k, v in na_probs.items() if k in known}
+  return predictions, na_probs
+
+
 def evaluate_v1(dataset, predictions):
   """Official v1.1 EM / F1 (in %) of {qas_id: text} against the articles of a SQuAD file.
 
-  Questions without a prediction score 0, as in the official script.
+  Questions without a prediction score 0, as in the official script; predictions of ids not in
+  the data set are ignored (with a warning saying how many).
   """
+  predictions, _ = drop_unknown_ids(dataset, predictions)
   result = squad_evaluate_v1_1.evaluate(dataset, predictions)
   return {"exact_match": 100.0 * result["exact_match"], "f1": 100.0 * result["final_f1"]}
 
@@ -34,8 +58,9 @@ def evaluate_v2(dataset, predictions, na_probs=None):
 
   As the official script: only questions with a prediction count; a question whose na_prob
   exceeds 1.0 counts as predicted unanswerable; with `na_probs`, also the threshold on them
-  that maximises EM / F1 and the score at it.
+  that maximises EM / F1 and the score at it. Ids not in the data set are ignored.
   """
+  predictions, na_probs = drop_unknown_ids(dataset, predictions, na_probs)
   result = squad_evaluate_v2_0.evaluate(dataset, predictions, na_probs)
   out = {k: result[k] for k in ("exact", "f1", "total") if k in result}
   for prefix in ("HasAns", "NoAns"):
