@@ -65,7 +65,7 @@ def ner_run(tmp_path_factory, data_dir, uncased_vocab):
   # Eval / predict only: restores the fine-tuned checkpoint from output_dir.
   _run(common + ["--do_predict"])  # same batch size: bit-identical outputs expected
   return dict(tmp=tmp, out=out, long_sentence=long_sentence,
-              first_predictions=first_predictions)
+              first_predictions=first_predictions, vocab=uncased_vocab)
 
 
 def test_outputs_appear(ner_run):
@@ -103,3 +103,22 @@ def test_long_unlabelled_sentence_every_word_tagged(ner_run):
 
 def test_predict_only_restores_the_trained_model(ner_run):
   assert open(ner_run["out"] / "test_predictions.txt").read() == ner_run["first_predictions"]
+
+
+def test_periodic_eval_keeps_the_best_entity_f1(ner_run, tmp_path):
+  # --eval_every_steps scores the eval file during training; best/ holds the step with the
+  # highest entity F1 of eval_history.jsonl, and its eval_results.txt says so.
+  import json  # pylint: disable=import-outside-toplevel
+  tmp, out = ner_run["tmp"], tmp_path / "out"
+  _run([f"--data_dir={tmp}", f"--bert_config_file={tmp / 'bert_config.json'}",
+        f"--vocab_file={ner_run['vocab']}", "--do_lower_case=True", f"--output_dir={out}",
+        "--max_seq_length=32", "--eval_batch_size=8", "--do_train", "--train_batch_size=8",
+        "--num_train_steps=6", "--learning_rate=1e-3", "--save_checkpoints_steps=3",
+        "--iterations_per_loop=3", "--eval_every_steps=3", "--keep_best_checkpoint"])
+  history = [json.loads(line) for line in open(out / "eval_history.jsonl")]
+  assert [h["global_step"] for h in history] == [3, 6]
+  best = max(history, key=lambda h: h["eval_f1"])
+  results = dict(line.split(" = ") for line in open(out / "best" / "eval_results.txt")
+                 .read().splitlines())
+  assert float(results["eval_f1"]) == pytest.approx(best["eval_f1"], abs=0.006)
+  assert os.path.exists(out / "best" / f"model.ckpt-{best['global_step']}.index")

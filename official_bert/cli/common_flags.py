@@ -256,7 +256,10 @@ def train(flags_obj, task, strategy):
   logging.info("  Num steps = %d (warmup %d)", num_train_steps, num_warmup_steps)
   eval_fn = None
   if getattr(flags_obj, "eval_every_steps", 0):  # the task's dev evaluation, during training
-    eval_fn = lambda model, step: task.evaluate(strategy, model, flags_obj.eval_batch_size)
+    # SQuAD has GR's predict flags only: it evaluates its (labelled) --predict_file.
+    batch = flags_obj.eval_batch_size if "eval_batch_size" in flags_obj else (
+        flags_obj.predict_batch_size)
+    eval_fn = lambda model, step: task.evaluate(strategy, model, batch)
   return loop.train(
       task.loop_task, strategy, dataset_fn,
       optimizer_fn=optimizer_fn(flags_obj, num_train_steps, num_warmup_steps),

@@ -48,6 +48,7 @@ flags.DEFINE_integer("doc_stride", 0,
 common_flags.define_common_flags()
 common_flags.define_finetuning_flags(max_seq_length=128)
 common_flags.define_eval_flags()
+common_flags.define_periodic_eval_flags("eval_f1")
 common_flags.define_predict_flags()
 flags.DEFINE_integer("num_train_steps", 0, "If > 0, train this many steps instead of epochs.")
 
@@ -69,8 +70,9 @@ def data_file(split):
 
 
 def task_config():
-  files = {split: data_file(split) if FLAGS[f"do_{split}"].value else None
-           for split in ("train", "eval", "predict")}
+  wanted = {"train": FLAGS.do_train, "eval": FLAGS.do_eval or FLAGS.eval_every_steps,
+            "predict": FLAGS.do_predict}
+  files = {split: data_file(split) if wanted[split] else None for split in wanted}
   return tagging.TaggingConfig(
       output_dir=FLAGS.output_dir, train_file=files["train"], eval_file=files["eval"],
       predict_file=files["predict"], label_scheme=FLAGS.label_scheme,
@@ -84,6 +86,7 @@ def main(_):
     if not FLAGS[name].value:
       raise app.UsageError(f"--{name} is required")
   common_flags.check_finetuning(FLAGS)
+  common_flags.check_periodic_eval(FLAGS)
   bert_config = common_flags.bert_config(FLAGS)
   config = task_config()
   label_file = os.path.join(FLAGS.output_dir, tagging.LABEL_FILE)

@@ -30,6 +30,7 @@ from official_bert.tasks import span_labeling
 common_flags.define_common_flags()
 common_flags.define_finetuning_flags(max_seq_length=384)
 common_flags.define_predict_flags()
+common_flags.define_periodic_eval_flags("f1")
 flags.DEFINE_string("train_file", None, "SQuAD json for training. E.g., train-v1.1.json")
 flags.DEFINE_string("predict_file", None,
                     "SQuAD json for predictions. E.g., dev-v1.1.json or test-v1.1.json")
@@ -62,6 +63,9 @@ def validate_flags_or_throw():
     raise app.UsageError("--do_train needs --train_file")
   if FLAGS.do_predict and not FLAGS.predict_file:
     raise app.UsageError("--do_predict needs --predict_file")
+  common_flags.check_periodic_eval(FLAGS)
+  if FLAGS.eval_every_steps and not FLAGS.predict_file:
+    raise app.UsageError("--eval_every_steps evaluates --predict_file (with answers): give it")
   if FLAGS.max_seq_length <= FLAGS.max_query_length + 3:
     raise app.UsageError(f"--max_seq_length={FLAGS.max_seq_length} must be greater than "
                          f"--max_query_length={FLAGS.max_query_length} + 3")

@@ -303,6 +303,7 @@ class SpanLabelingTask:
     self.tokenizer = tokenizer
     self.loop_task = loop.Task(build_model=lambda: models.BertSpanLabeler(bert_config),
                                loss_fn=span_loss, name="squad")
+    self._eval_examples = None
 
   def read_examples(self, is_training):
     c = self.config
@@ -372,3 +373,14 @@ class SpanLabelingTask:
     logging.info("***** Eval results *****\n%s",
                  "\n".join(f"  {k} = {v}" for k, v in metrics.items()))
     return metrics
+
+  def evaluate(self, strategy, model, global_batch):
+    """The official metrics of --predict_file (which must hold answers), for periodic
+    evaluation: the predictions and eval_results.json of the current model."""
+    if self._eval_examples is None:
+      if not squad_evaluate.is_labelled(self.config.predict_file,
+                                        self.config.version_2_with_negative):
+        raise ValueError(f"{self.config.predict_file} has unanswered questions: periodic "
+                         "evaluation needs a labelled --predict_file")
+      self._eval_examples = self.read_examples(False)
+    return self.predict(strategy, model, global_batch, self._eval_examples)

@@ -189,4 +189,14 @@ class TaggingTask:
     tagging_metrics.write_eval_results(results, scores, {"eval_loss": eval_loss})
     logging.info("%s: entity F1 %.2f (P %.2f R %.2f) -> %s", path, 100 * scores["f1"],
                  100 * scores["precision"], 100 * scores["recall"], results)
-    return scores
+    return dict(scores, eval_loss=eval_loss)
+
+  def evaluate(self, strategy, model, global_batch):
+    """Entity scores of the eval file as eval_<name> (for periodic evaluation)."""
+    scores = self.tag_file("eval", strategy, model, global_batch)
+    if scores is None:
+      raise ValueError(f"{self.config.eval_file} has no gold tags to evaluate against")
+    scores = dict(scores)
+    text = tagging_metrics.format_eval_results(scores, {"eval_loss": scores.pop("eval_loss")})
+    # The numbers of eval_results.txt (F1 etc. in percent), as floats.
+    return {k: float(v) for k, v in (line.split(" = ") for line in text.splitlines())}
