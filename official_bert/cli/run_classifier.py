@@ -94,6 +94,7 @@ def main(_):
   if FLAGS.dynamic_padding and (FLAGS.jit_compile or common_flags.strategy_name(FLAGS) == "tpu"):
     raise app.UsageError("--dynamic_padding gives every batch its own shape; TPUs and "
                          "--jit_compile need one static shape: drop --dynamic_padding")
+  strategy = common_flags.setup(FLAGS)  # before any other TF work (multi-worker needs it)
   bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
   if FLAGS.max_seq_length > bert_config.max_position_embeddings:
     raise app.UsageError(
@@ -107,8 +108,6 @@ def main(_):
   num_labels = 1 if processor.is_regression else len(label_list)
   tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
   tok_id = {"vocab_file": os.path.abspath(FLAGS.vocab_file), "do_lower_case": FLAGS.do_lower_case}
-
-  strategy = common_flags.setup(FLAGS)
 
   def loss_fn(features, logits):
     logits = tf.cast(logits, tf.float32)

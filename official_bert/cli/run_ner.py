@@ -144,6 +144,7 @@ def main(_):
   for name in ("bert_config_file", "vocab_file", "output_dir"):
     if not getattr(FLAGS, name):
       raise app.UsageError(f"--{name} is required")
+  strategy = common_flags.setup(FLAGS)  # before any other TF work (multi-worker needs it)
   tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
   bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
   if FLAGS.max_seq_length > bert_config.max_position_embeddings:
@@ -151,7 +152,6 @@ def main(_):
                          f"max_position_embeddings={bert_config.max_position_embeddings}")
   tf.io.gfile.makedirs(FLAGS.output_dir)
   tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)
-  strategy = common_flags.setup(FLAGS)
 
   label_file = os.path.join(FLAGS.output_dir, "label_list.txt")
   if FLAGS.do_train:

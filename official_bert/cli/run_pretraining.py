@@ -51,6 +51,8 @@ def main(_):
   for name in ("bert_config_file", "input_file", "output_dir"):
     if not FLAGS[name].value:
       raise app.UsageError(f"--{name} is required")
+  # First TF work of the process: MultiWorkerMirrored must configure collectives before any op.
+  strategy = common_flags.setup(FLAGS)
   bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
   if FLAGS.max_seq_length > bert_config.max_position_embeddings:
     raise ValueError(
@@ -61,7 +63,6 @@ def main(_):
   logging.info("*** Input Files *** %d: %s%s", len(input_files), ", ".join(input_files[:5]),
                " ..." if len(input_files) > 5 else "")
 
-  strategy = common_flags.setup(FLAGS)
   tf.io.gfile.makedirs(FLAGS.output_dir)
   if distribute.is_chief(strategy):
     bert_config.to_json_file(os.path.join(FLAGS.output_dir, "bert_config.json"))

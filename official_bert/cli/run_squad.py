@@ -177,10 +177,10 @@ def main(_):
   logging.set_verbosity(logging.INFO)
   bert_config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
   validate_flags_or_throw(bert_config)
+  strategy = common_flags.setup(FLAGS)  # before any other TF work (multi-worker needs it)
   tf.io.gfile.makedirs(FLAGS.output_dir)
   bert_config.to_json_file(os.path.join(FLAGS.output_dir, "bert_config.json"))
   tokenizer = tokenization.FullTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
-  strategy = common_flags.setup(FLAGS)
   task = loop.Task(build_model=lambda: build_model(bert_config), loss_fn=span_loss,
                    name="squad")
   eval_examples = None

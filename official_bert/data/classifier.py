@@ -19,6 +19,7 @@ from absl import logging
 import tensorflow as tf
 
 from official_bert import utils
+from official_bert.training import distribute
 
 
 @dataclasses.dataclass
@@ -514,21 +515,25 @@ def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regre
   Training: shuffled, repeated, full batches (remainder dropped, as GR). Eval / predict: file
   order, one pass, and the last batch padded to `batch_size` with is_real_example=0 rows, so
   every batch has a static shape and no example is dropped (GR's PaddingInputExample, in-graph).
-  batch_size is per input pipeline; input_context (tf.distribute.InputContext) shards training.
+  batch_size is per replica; input_context (tf.distribute.InputContext) shards training by replica.
   dynamic_padding: each batch is cut to its longest sequence (CPU/GPU speed; not for TPU / XLA,
   which want one static shape).
   """
   spec = name_to_features(seq_length, is_regression)
-  d = tf.data.TFRecordDataset(input_file)
   if is_training:
-    if input_context is not None and input_context.num_input_pipelines > 1:
-      d = d.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    # Shuffle before repeat so every epoch sees every example once.
-    d = d.shuffle(shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True).repeat()
-  d = d.map(lambda r: decode_record(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
-  if is_training:
-    d = d.batch(batch_size, drop_remainder=True)
+    # Each replica reads its own 1/N of the records, whichever process it runs in.
+    num_shards, shard_ids = distribute.replica_shards(input_context)
+    parts = []
+    for i in shard_ids:
+      d = tf.data.TFRecordDataset(input_file).shard(num_shards, i)
+      # Shuffle before repeat so every epoch sees every example once.
+      d = d.shuffle(shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True).repeat()
+      d = d.map(lambda r: decode_record(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
+      parts.append(d.batch(batch_size, drop_remainder=True))
+    d = distribute.round_robin(parts)
   else:
+    d = tf.data.TFRecordDataset(input_file)
+    d = d.map(lambda r: decode_record(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
     d = d.batch(batch_size).map(lambda b: pad_to_batch(b, batch_size))
   if dynamic_padding:
     d = d.map(trim_padding)

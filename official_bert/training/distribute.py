@@ -86,3 +86,27 @@ def worker_id(strategy):
   if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return 0
   return resolver.task_id or 0
+
+
+def replica_shards(input_context=None):
+  """(num_shards, shard ids) of the replicas one input pipeline feeds: one shard per replica.
+
+  Sharding the input by global replica (not by worker process) gives every replica the same
+  batches whether the N replicas sit in one process (mirrored) or in N (multi-worker), so
+  training results do not depend on how replicas are spread over hosts.
+  """
+  if input_context is None:
+    return 1, [0]
+  replicas = input_context.num_replicas_in_sync
+  per_pipeline = max(1, replicas // input_context.num_input_pipelines)
+  first = input_context.input_pipeline_id * per_pipeline
+  return replicas, list(range(first, first + per_pipeline))
+
+
+def round_robin(datasets):
+  """One pipeline feeding several replicas: element k comes from datasets[k % len(datasets)],
+  the order in which tf.distribute hands a pipeline's batches to its replicas."""
+  if len(datasets) == 1:
+    return datasets[0]
+  order = tf.data.Dataset.range(len(datasets)).repeat()
+  return tf.data.Dataset.choose_from_datasets(datasets, order)
