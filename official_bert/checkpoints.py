@@ -213,15 +213,27 @@ def read_hf(path):
   return weights, config
 
 
-def write_hf(weights, config, output_dir):
-  """Writes model.safetensors + config.json in HF's layout (BertModel, or BertForPreTraining
-  names when MLM/NSP heads are present)."""
+def hf_architecture(weights):
+  """The HF class that holds `weights` (GR names): which heads they have."""
+  if any(n.startswith("cls/predictions/") for n in weights):
+    return "BertForPreTraining"
+  if any(n.startswith("cls/squad/") for n in weights):
+    return "BertForQuestionAnswering"
+  if "output_weights" in weights:  # also what BertForTokenClassification reads
+    return "BertForSequenceClassification"
+  return "BertModel"
+
+
+def write_hf(weights, config, output_dir, do_lower_case=None):
+  """Writes model.safetensors + config.json in HF's layout: BertModel names for an encoder,
+  else the names of the HF class with the same heads (hf_architecture). do_lower_case (when
+  known) goes to tokenizer_config.json for HF's BertTokenizer (vocab.txt is the caller's)."""
   from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
-  has_heads = any(not n.startswith("bert/") for n in weights)
+  architecture = hf_architecture(weights)
   tensors = {}
   for name, value in weights.items():
     hf, transposed = gr_to_hf_name(name)
-    if not has_heads:
+    if architecture == "BertModel":
       hf = hf[len("bert."):]
     tensors[hf] = np.ascontiguousarray(value.T if transposed else value)
   tf.io.gfile.makedirs(output_dir)
@@ -229,11 +241,22 @@ def write_hf(weights, config, output_dir):
   with atomic_path(target) as tmp:
     save_file(tensors, tmp, metadata={"format": "pt"})
   hf_config = config.to_hf_dict()
-  if has_heads:
-    hf_config["architectures"] = ["BertForPreTraining"]
-  with atomic_path(os.path.join(output_dir, "config.json")) as tmp:
+  hf_config["architectures"] = [architecture]
+  if architecture == "BertForSequenceClassification":
+    num_labels = int(np.shape(weights["output_weights"])[0])
+    hf_config["id2label"] = {str(i): f"LABEL_{i}" for i in range(num_labels)}
+    hf_config["label2id"] = {f"LABEL_{i}": i for i in range(num_labels)}
+  _write_json(hf_config, os.path.join(output_dir, "config.json"))
+  if do_lower_case is not None:
+    _write_json({"tokenizer_class": "BertTokenizer", "do_lower_case": bool(do_lower_case),
+                 "model_max_length": config.max_position_embeddings},
+                os.path.join(output_dir, "tokenizer_config.json"))
+
+
+def _write_json(obj, path):
+  with atomic_path(path) as tmp:
     with tf.io.gfile.GFile(tmp, "w") as f:
-      f.write(json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
+      f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 # ----------------------------------------------------------------------------- keras-hub
@@ -286,17 +309,21 @@ def _keras_hub_backbone(config):
       num_segments=config.type_vocab_size)
 
 
-def read_keras_hub(path):
-  """{GR name: array}, BertConfig from a keras-hub BertBackbone preset directory."""
-  import keras_hub  # pylint: disable=import-outside-toplevel
-  backbone = keras_hub.models.BertBackbone.from_preset(path)
-  c = backbone.get_config()
-  config = configs.BertConfig(
+def _keras_hub_config(c):
+  """BertConfig from a keras-hub BertBackbone config dict."""
+  return configs.BertConfig(
       vocab_size=c["vocabulary_size"], hidden_size=c["hidden_dim"],
       num_hidden_layers=c["num_layers"], num_attention_heads=c["num_heads"],
       intermediate_size=c["intermediate_dim"], hidden_act="gelu",
       hidden_dropout_prob=c["dropout"], attention_probs_dropout_prob=c["dropout"],
       max_position_embeddings=c["max_sequence_length"], type_vocab_size=c["num_segments"])
+
+
+def read_keras_hub(path):
+  """{GR name: array}, BertConfig from a keras-hub BertBackbone preset directory."""
+  import keras_hub  # pylint: disable=import-outside-toplevel
+  backbone = keras_hub.models.BertBackbone.from_preset(path)
+  config = _keras_hub_config(backbone.get_config())
   by_path = {v.path: v.numpy() for v in backbone.weights}
   weights = {}
   for gr, kh, shape in _keras_hub_rules(config):
@@ -332,11 +359,16 @@ def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=
   backbone.save_to_preset(tmp)
   if vocab_file:
     import keras_hub  # pylint: disable=import-outside-toplevel
-    keras_hub.models.BertTokenizer(vocabulary=vocab_file,
-                                   lowercase=do_lower_case).save_to_preset(tmp)
+    # GR strips accents exactly when it lower-cases (BasicTokenizer, do_lower_case).
+    keras_hub.models.BertTokenizer(vocabulary=vocab_file, lowercase=do_lower_case,
+                                   strip_accents=do_lower_case).save_to_preset(tmp)
   if tf.io.gfile.exists(output_dir):
     for name in tf.io.gfile.listdir(tmp):
-      tf.io.gfile.rename(os.path.join(tmp, name), os.path.join(output_dir, name), overwrite=True)
+      name = name.rstrip("/")
+      target = os.path.join(output_dir, name)
+      if tf.io.gfile.isdir(target):  # e.g. assets/ of an earlier export: replaced whole
+        tf.io.gfile.rmtree(target)
+      tf.io.gfile.rename(os.path.join(tmp, name), target, overwrite=True)
     tf.io.gfile.rmtree(tmp)
   else:
     tf.io.gfile.rename(tmp, output_dir)
@@ -345,18 +377,26 @@ def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=
 # ----------------------------------------------------------------------------- ours (Keras)
 
 KERAS_WEIGHTS = "model.weights.h5"
+KERAS_MODEL = "model.json"  # the model's Keras config: which class holds the weights
 
 
 def model_for_weights(weights, config):
-  """Our model class that holds `weights`: BertPretrainer with MLM heads, else BertModel."""
+  """Our model that holds `weights`: BertPretrainer (MLM heads), BertSpanLabeler (SQuAD head),
+  BertClassifier (a top-level output projection), else BertModel."""
   from official_bert import models, encoder  # pylint: disable=import-outside-toplevel
   if any(n.startswith("cls/predictions") for n in weights):
     return models.BertPretrainer(config)
+  if any(n.startswith("cls/squad/") for n in weights):
+    return models.BertSpanLabeler(config)
+  if "output_weights" in weights:
+    return models.BertClassifier(config, num_labels=np.shape(weights["output_weights"])[0])
   return encoder.BertModel(config)
 
 
 def write_keras(weights, config, output_dir):
-  """Our format: Keras `model.weights.h5` of BertPretrainer (or BertModel) + bert_config.json."""
+  """Our format: Keras `model.weights.h5` of the model holding `weights` (model_for_weights),
+  its Keras config `model.json`, and bert_config.json."""
+  import keras  # pylint: disable=import-outside-toplevel
   model = model_for_weights(weights, config)
   assign_weights(model, weights, source="weights to save")
   tf.io.gfile.makedirs(output_dir)
@@ -366,33 +406,48 @@ def write_keras(weights, config, output_dir):
   with atomic_path(target) as tmp:
     tf.io.gfile.copy(local_tmp, tmp, overwrite=True)
   os.remove(local_tmp)
+  _write_json(keras.saving.serialize_keras_object(model), os.path.join(output_dir, KERAS_MODEL))
   config.to_json_file(os.path.join(output_dir, "bert_config.json"))
 
 
 def read_keras(path):
   """{GR name: array}, BertConfig from our Keras format directory."""
-  config = configs.BertConfig.from_json_file(os.path.join(path, "bert_config.json"))
+  import keras  # pylint: disable=import-outside-toplevel
   from official_bert import models, encoder  # pylint: disable=import-outside-toplevel
+  config = configs.BertConfig.from_json_file(os.path.join(path, "bert_config.json"))
   weights_file = os.path.join(path, KERAS_WEIGHTS)
+  model_file = os.path.join(path, KERAS_MODEL)
+  if tf.io.gfile.exists(model_file):
+    with tf.io.gfile.GFile(model_file) as f:
+      candidates = [keras.saving.deserialize_keras_object(json.load(f))]
+  else:  # written before model.json existed
+    candidates = [models.BertPretrainer(config), encoder.BertModel(config)]
   errors = []
-  for model in (models.BertPretrainer(config), encoder.BertModel(config)):
-    model.build()
+  for model in candidates:
+    if not model.built:  # deserialize_keras_object builds
+      model.build()
     try:
       model.load_weights(weights_file)
       return get_weights(model), config
     except ValueError as e:
       errors.append(str(e).splitlines()[0])
-  raise CheckpointMismatchError(f"{weights_file}: fits neither BertPretrainer nor BertModel "
-                                f"for {path}/bert_config.json: {errors}")
+  raise CheckpointMismatchError(
+      f"{weights_file}: does not fit {[type(m).__name__ for m in candidates]} "
+      f"for {path}/bert_config.json: {errors}")
 
 
 # ----------------------------------------------------------------------------- any format
 
 
 def resolve_pretrained(path):
-  """`pip:<package>` -> the directory of weights that package ships; other paths unchanged."""
+  """`pip:<package>` -> the directory of weights that package ships; a preset name (see
+  official_bert.presets) -> its weights, or an error saying what to pass instead; existing
+  paths unchanged."""
   if not path.startswith("pip:"):
-    return path
+    if tf.io.gfile.exists(path) or tf.io.gfile.exists(path + ".index"):
+      return path
+    from official_bert import presets  # pylint: disable=import-outside-toplevel
+    return presets.checkpoint_path(path)
   package = path[len("pip:"):]
   if package != MINILM_PACKAGE:
     raise ValueError(f"{path}: unknown weights package; known: pip:{MINILM_PACKAGE}")
@@ -448,9 +503,26 @@ def detect_format(path):
   return "tf2" if "_CHECKPOINTABLE_OBJECT_GRAPH" in keys else "tf1"
 
 
+def read_config(path, fmt=None):
+  """The BertConfig stored with an hf / keras / keras_hub directory (without its weights)."""
+  path = resolve_pretrained(path)
+  fmt = fmt or detect_format(path)
+  if fmt == "hf":
+    return configs.BertConfig.from_json_file(os.path.join(path, "config.json"))
+  if fmt == "keras":
+    return configs.BertConfig.from_json_file(os.path.join(path, "bert_config.json"))
+  if fmt == "keras_hub":
+    with tf.io.gfile.GFile(os.path.join(path, "config.json")) as f:
+      return _keras_hub_config(json.load(f)["config"])
+  raise ValueError(f"{path}: a {fmt} checkpoint keeps its config in a separate "
+                   "bert_config.json")
+
+
 def read_weights(path, input_format=None):
   """{GR name: array} and BertConfig (None for tf1, whose config is a separate file)."""
   fmt = input_format or detect_format(path)
+  if fmt == "keras" and detect_format(path) == "tf2":
+    fmt = "tf2"  # a Keras model's training checkpoint (model.ckpt-N of official_bert.training)
   if fmt in ("tf1", "tf2"):
     if _is_dir(path):
       path = _checkpoint_prefix(path) or path
@@ -464,6 +536,7 @@ def read_weights(path, input_format=None):
 def restore_encoder(model, init_checkpoint, input_format=None):
   """Initialises `model` from any supported checkpoint: the encoder must match; heads are
   restored when present and otherwise left at their initialisation (logged)."""
+  init_checkpoint = resolve_pretrained(init_checkpoint)
   fmt = input_format or detect_format(init_checkpoint)
   if not model.built:
     model.build()
@@ -476,3 +549,56 @@ def restore_encoder(model, init_checkpoint, input_format=None):
     logging.info("Not in the checkpoint, kept at initialisation: %s", missing)
   if unexpected:
     logging.info("In the checkpoint, not used by this model: %s", unexpected)
+
+
+OUTPUT_FORMATS = ("tf1", "hf", "keras_hub", "keras")
+
+
+def convert(input_path, output_format, output_dir, input_format=None, bert_config_file=None,
+            vocab_file=None, do_lower_case=None):
+  """Reads weights in any format (auto-detected unless given) and writes them in
+  `output_format`, with bert_config.json / config.json and the vocabulary.
+
+  tf1 and tf2 inputs keep their config in bert_config.json beside them (or bert_config_file).
+  vocab_file and do_lower_case default to what the input folder says (see
+  official_bert.presets); do_lower_case then defaults to True. Returns the output format's
+  number of variables written.
+  """
+  from official_bert import presets  # pylint: disable=import-outside-toplevel
+  if output_format not in OUTPUT_FORMATS:
+    raise ValueError(f"output format {output_format!r}: one of {OUTPUT_FORMATS}")
+  path = resolve_pretrained(input_path)
+  fmt = input_format or detect_format(path)
+  weights, config = read_weights(path, fmt)
+  folder = path.rstrip("/") if tf.io.gfile.isdir(path) else os.path.dirname(path)
+  if config is None:
+    config_file = bert_config_file or os.path.join(folder, "bert_config.json")
+    if not tf.io.gfile.exists(config_file):
+      raise FileNotFoundError(f"bert_config_file: {config_file} not found; give the GR "
+                              "bert_config.json that goes with this checkpoint")
+    config = configs.BertConfig.from_json_file(config_file)
+  # Validate against the architecture before writing anything.
+  assign_weights(model_for_weights(weights, config), weights, source=input_path)
+  vocab = vocab_file or presets.folder_vocab(folder)
+  if vocab and not tf.io.gfile.exists(vocab):
+    raise FileNotFoundError(f"vocab_file: {vocab} not found")
+  if do_lower_case is None:
+    do_lower_case = presets.folder_do_lower_case(folder)
+  if do_lower_case is None:
+    do_lower_case = True
+  tf.io.gfile.makedirs(output_dir)
+  if output_format == "tf1":
+    write_tf1(weights, os.path.join(output_dir, "bert_model.ckpt"))
+    config.to_json_file(os.path.join(output_dir, "bert_config.json"))
+  elif output_format == "hf":
+    write_hf(weights, config, output_dir, do_lower_case=do_lower_case if vocab else None)
+  elif output_format == "keras_hub":
+    write_keras_hub(weights, config, output_dir, vocab, do_lower_case)
+  else:
+    write_keras(weights, config, output_dir)
+  if vocab:
+    with atomic_path(os.path.join(output_dir, "vocab.txt")) as tmp:
+      tf.io.gfile.copy(vocab, tmp, overwrite=True)
+  logging.info("Wrote %d variables (%s, read as %s) to %s", len(weights), output_format, fmt,
+               output_dir)
+  return len(weights)

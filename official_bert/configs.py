@@ -71,6 +71,15 @@ class BertConfig:
                   for k, v in d.items()})
 
   @classmethod
+  def coerce(cls, config):
+    """A BertConfig from a BertConfig or GR's dict (as stored by a model's get_config)."""
+    if isinstance(config, cls):
+      return config
+    if isinstance(config, dict):
+      return cls.from_dict(config, source="model config")
+    raise TypeError(f"expected a BertConfig or GR's config dict, got {type(config).__name__}")
+
+  @classmethod
   def from_json_file(cls, path):
     """Reads GR's `bert_config.json` (or HF's `config.json`, told apart by `model_type`)."""
     with tf.io.gfile.GFile(path, "r") as f:

@@ -8,7 +8,32 @@ from official_bert.layers import (BertEmbeddings, Pooler, TransformerEncoder,
                                   attention_mask_from_input_mask)
 
 
-class BertModel(keras.Model):
+class ConfiguredModel(keras.Model):
+  """A model built from a BertConfig: serialisable (`get_config` holds GR's config dict) and
+  loadable by name with `from_preset`. Every variable exists after `build()`."""
+
+  def __init__(self, config, name=None, **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.config = configs.BertConfig.coerce(config)
+
+  def get_config(self):
+    return {**super().get_config(), "config": self.config.to_dict()}
+
+  def get_build_config(self):
+    # build() needs no shapes; the default would record the dict of input shapes.
+    return {"input_shape": None}
+
+  @classmethod
+  def from_preset(cls, preset, load_weights=True, **kwargs):
+    """A model from a preset name (official_bert.presets.PRESETS) or a checkpoint directory
+    (GR release folder, HF, keras-hub, ours): its config, and its weights when there are
+    any and `load_weights`. kwargs go to the constructor (e.g. num_labels)."""
+    from official_bert import presets  # pylint: disable=import-outside-toplevel
+    return presets.build_model(cls, preset, load_weights=load_weights, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="official_bert")
+class BertModel(ConfiguredModel):
   """GR's BertModel: embeddings -> transformer encoder -> pooler.
 
   Call with a dict of int tensors [B, S]: `input_ids`, and optionally `input_mask`
@@ -21,9 +46,10 @@ class BertModel(keras.Model):
   positions the last layer costs about (2 S + 10 P) / 12 S of a full one.
   """
 
-  def __init__(self, config: configs.BertConfig, name="bert", **kwargs):
-    super().__init__(name=name, **kwargs)
-    self.config = config
+  def __init__(self, config, name="bert", **kwargs):
+    # config: a BertConfig or GR's bert_config.json dict.
+    super().__init__(config, name=name, **kwargs)
+    config = self.config
     self.embeddings = BertEmbeddings(
         config.vocab_size, config.hidden_size, config.type_vocab_size,
         config.max_position_embeddings, config.hidden_dropout_prob, config.initializer_range)
@@ -71,10 +97,3 @@ class BertModel(keras.Model):
                 pooled_output=pooled_output,
                 all_encoder_layers=all_layers,
                 embedding_output=embedding_output)
-
-  def get_config(self):
-    return {"config": self.config.to_dict(), "name": self.name}
-
-  @classmethod
-  def from_config(cls, config):
-    return cls(configs.BertConfig(**config["config"]), name=config.get("name", "bert"))

@@ -7,22 +7,22 @@ Variable names follow GR (see official_bert.checkpoints for the one naming rule)
 import keras
 import tensorflow as tf
 
-from official_bert import configs
-from official_bert.encoder import BertModel
+from official_bert.encoder import BertModel, ConfiguredModel
 from official_bert.layers import (Dropout, PretrainingHeads, SpanHead, add_output_projection,
                                   project)
 
 
-class BertPretrainer(keras.Model):
+@keras.saving.register_keras_serializable(package="official_bert")
+class BertPretrainer(ConfiguredModel):
   """GR's run_pretraining model: masked LM + next sentence prediction.
 
   Inputs: input_ids, input_mask, segment_ids [B, S]; masked_lm_positions [B, P].
   Outputs (float32): masked_lm_logits [B, P, V], next_sentence_logits [B, 2].
   """
 
-  def __init__(self, config: configs.BertConfig, name="bert_pretrainer", **kwargs):
-    super().__init__(name=name, **kwargs)
-    self.config = config
+  def __init__(self, config, name="bert_pretrainer", **kwargs):
+    super().__init__(config, name=name, **kwargs)
+    config = self.config
     self.bert = BertModel(config)
     self.cls = PretrainingHeads(config.vocab_size, config.hidden_size, config.hidden_act,
                                 config.initializer_range)
@@ -128,7 +128,8 @@ def pretraining_loss(features, outputs):
   return mlm + nsp, metrics
 
 
-class BertClassifier(keras.Model):
+@keras.saving.register_keras_serializable(package="official_bert")
+class BertClassifier(ConfiguredModel):
   """GR's run_classifier model: dropout(pooled_output) @ output_weights^T + output_bias.
 
   Outputs logits [B, num_labels] (num_labels=1 for regression, e.g. STS-B).
@@ -139,12 +140,12 @@ class BertClassifier(keras.Model):
 
   POOLINGS = ("cls", "mean")
 
-  def __init__(self, config: configs.BertConfig, num_labels, dropout_prob=0.1, pooling="cls",
+  def __init__(self, config, num_labels, dropout_prob=0.1, pooling="cls",
                name="bert_classifier", **kwargs):
-    super().__init__(name=name, **kwargs)
     if pooling not in self.POOLINGS:
       raise ValueError(f"pooling={pooling!r}: expected one of {self.POOLINGS}")
-    self.config = config
+    super().__init__(config, name=name, **kwargs)
+    config = self.config
     self.num_labels = num_labels
     self.pooling = pooling
     self.bert = BertModel(config)
@@ -165,6 +166,10 @@ class BertClassifier(keras.Model):
     return project(self.dropout(pooled, training=training),
                    self.output_weights, self.output_bias)               # [B, L]
 
+  def get_config(self):
+    return {**super().get_config(), "num_labels": self.num_labels,
+            "dropout_prob": self.dropout.rate, "pooling": self.pooling}
+
 
 def masked_mean(sequence, input_mask=None):
   """sequence [B, S, H], input_mask [B, S] (1 = real token) -> mean over real tokens [B, H]."""
@@ -174,6 +179,7 @@ def masked_mean(sequence, input_mask=None):
   return tf.reduce_sum(sequence * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class BertTokenClassifier(BertClassifier):
   """Per-token classifier (the BERT paper's NER recipe): logits [B, S, num_labels]."""
 
@@ -186,13 +192,19 @@ class BertTokenClassifier(BertClassifier):
     return project(self.dropout(sequence, training=training),
                    self.output_weights, self.output_bias)                 # [B, S, L]
 
+  def get_config(self):
+    config = super().get_config()
+    del config["pooling"]  # every token is classified; no pooling
+    return config
 
-class BertSpanLabeler(keras.Model):
+
+@keras.saving.register_keras_serializable(package="official_bert")
+class BertSpanLabeler(ConfiguredModel):
   """GR's run_squad model: start/end logits [B, S] from `cls/squad` on every token."""
 
-  def __init__(self, config: configs.BertConfig, name="bert_span_labeler", **kwargs):
-    super().__init__(name=name, **kwargs)
-    self.config = config
+  def __init__(self, config, name="bert_span_labeler", **kwargs):
+    super().__init__(config, name=name, **kwargs)
+    config = self.config
     self.bert = BertModel(config)
     self.cls = SpanHead(config.initializer_range)
 

@@ -129,8 +129,9 @@ class _BertOptimizer(keras.optimizers.Optimizer):
             not self._excluded_flags[self._get_variable_index(variable)])
 
   def _all_reduce_sum_gradients(self, grads_and_vars):
-    # The Keras hook that sees all gradients at once, just before the per-variable updates:
-    # all-reduce unless the training loop already did, then GR's clip on the global gradient.
+    # The one private Keras hook used here: Keras' TF optimizer calls it with all gradients at
+    # once, just before the per-variable updates (tests/test_optimization.py checks that it
+    # still does). All-reduce unless the training loop already did, then GR's global-norm clip.
     grads_and_vars = list(grads_and_vars)
     if not self._gradients_reduced:
       grads_and_vars = super()._all_reduce_sum_gradients(grads_and_vars)

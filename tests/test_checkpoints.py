@@ -212,3 +212,214 @@ def test_restore_encoder_from_our_training_checkpoint(tmp_path):
   for name, value in checkpoints.get_weights(clf).items():
     if name.startswith("bert/"):
       assert np.array_equal(value, weights[name]), name
+
+
+@pytest.mark.parametrize("make", [lambda: models.BertClassifier(TINY, 5),
+                                  lambda: models.BertSpanLabeler(TINY)],
+                         ids=["classifier", "span_labeler"])
+def test_fine_tuned_heads_round_trip_through_keras_format(make, tmp_path):
+  """Our Keras format keeps a fine-tuned model's head: the class comes back from model.json."""
+  weights = _random_weights(make())
+  checkpoints.write_keras(weights, TINY, str(tmp_path / "keras"))
+  again, config = checkpoints.read_keras(str(tmp_path / "keras"))
+  assert config == TINY
+  _assert_same(weights, again)
+
+
+def _squad_texts(data_dir, limit):
+  import zipfile  # pylint: disable=import-outside-toplevel
+  with zipfile.ZipFile(os.path.join(data_dir, "squad", "dev-v1.1.json.zip")) as z:
+    data = json.loads(z.read("dev-v1.1.json"))["data"]
+  texts = []
+  for article in data:
+    texts.append(article["title"])
+    for para in article["paragraphs"]:
+      texts.append(para["context"])
+      for qa in para["qas"]:
+        texts.append(qa["question"])
+        texts.extend(a["text"] for a in qa["answers"])
+  return texts[:limit]
+
+
+@pytest.mark.parametrize("do_lower_case", [True, False], ids=["uncased", "cased"])
+def test_keras_hub_tokenizer_of_our_export_matches_gr(do_lower_case, data_dir, uncased_vocab,
+                                                      cased_vocab, tmp_path):
+  """keras-hub's own tokenizer, loaded from our export, against GR's FullTokenizer."""
+  import unicodedata  # pylint: disable=import-outside-toplevel
+  import keras_hub  # pylint: disable=import-outside-toplevel
+  vocab = uncased_vocab if do_lower_case else cased_vocab
+  gr = gr_reference.load_gr_module("tokenization").FullTokenizer(vocab, do_lower_case)
+  config = TINY.replace(vocab_size=len(gr.vocab))
+  checkpoints.write_keras_hub(checkpoints.get_weights(encoder.BertModel(config)), config,
+                              str(tmp_path / "kh"), vocab, do_lower_case)
+  tokenizer = keras_hub.models.BertTokenizer.from_preset(str(tmp_path / "kh"))
+  texts = _squad_texts(data_dir, 3000) + ["café", "Café Noël à Zürich", "naïve résumé"]
+  ids = tokenizer(texts)
+  ids = ids.to_list() if hasattr(ids, "to_list") else ids
+  differ = [t for t, k in zip(texts, ids)
+            if [int(i) for i in k] != gr.convert_tokens_to_ids(gr.tokenize(t))]
+  # keras-hub lower-cases with NFKC case folding ("5½" -> "51⁄2"), GR with str.lower(): texts
+  # holding compatibility characters can differ for uncased models; every other text is equal.
+  assert all(do_lower_case and unicodedata.normalize("NFKC", t) != unicodedata.normalize(
+      "NFC", t) for t in differ), differ[:5]
+  assert len(differ) <= 10, len(differ)
+  assert not any("é" in t for t in differ)  # accents: stripped exactly when GR strips them
+
+
+# ----------------------------------------------------------------------------- exports of training
+
+
+def _convert(*flags):
+  """Runs the convert_checkpoint CLI; returns the CompletedProcess."""
+  return subprocess.run([sys.executable, "-m", "official_bert.cli.convert_checkpoint", *flags],
+                        env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True)
+
+
+def _converted(*flags):
+  result = _convert(*flags)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result
+
+
+def _training_dir(path, model):
+  """An output_dir as a training run leaves it: model.ckpt-3 (model, RNG and optimizer state
+  via training.loop's checkpoint), a `checkpoint` state file, bert_config.json, vocab.txt."""
+  from official_bert import optimization  # pylint: disable=import-outside-toplevel
+  from official_bert.training import loop  # pylint: disable=import-outside-toplevel
+  # Random weights at a trained model's scale (std 0.2), so outputs stay O(1) and float32
+  # rounding stays well under the 1e-5 compared.
+  weights = {n: v * np.float32(0.2) for n, v in _random_weights(model).items()}
+  checkpoints.assign_weights(model, weights)
+  optimizer = optimization.create_optimizer(1e-4, 10, 1)
+  optimizer.build(model.trainable_variables)  # Adam slots, as in a real run's checkpoint
+  manager = tf.train.CheckpointManager(loop.build_checkpoint(model, optimizer), str(path),
+                                       max_to_keep=2, checkpoint_name=loop.CHECKPOINT_NAME)
+  manager.save(checkpoint_number=3)
+  TINY.to_json_file(str(path / "bert_config.json"))
+  (path / "vocab.txt").write_text("\n".join(
+      ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(48)]) + "\n")
+  return weights
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """Training output_dirs of a pre-training run and a classifier fine-tuning run."""
+  root = tmp_path_factory.mktemp("trained")
+  (root / "pretrain").mkdir()
+  (root / "classifier").mkdir()
+  pretrainer, classifier = models.BertPretrainer(TINY), models.BertClassifier(TINY, 3)
+  return dict(root=root, pretrainer=pretrainer, classifier=classifier,
+              pretrain=_training_dir(root / "pretrain", pretrainer),
+              classify=_training_dir(root / "classifier", classifier))
+
+
+_INPUTS = dict(input_ids=np.array([[2, 7, 9, 4, 3, 0, 0], [2, 5, 6, 8, 11, 13, 3]], np.int32),
+               input_mask=np.array([[1, 1, 1, 1, 1, 0, 0], [1] * 7], np.int32),
+               segment_ids=np.array([[0, 0, 0, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1, 1]], np.int32))
+_REAL = _INPUTS["input_mask"].astype(bool)
+
+_HF_LOADS = r"""
+import json, sys
+import numpy as np
+import torch
+import transformers
+jobs, inputs = json.loads(sys.argv[1]), dict(np.load(sys.argv[2]))
+out = {}
+for key, (cls, path) in jobs.items():
+  model = getattr(transformers, cls).from_pretrained(path, local_files_only=True).eval()
+  with torch.no_grad():
+    result = model(input_ids=torch.tensor(inputs["input_ids"], dtype=torch.long),
+                   attention_mask=torch.tensor(inputs["input_mask"], dtype=torch.long),
+                   token_type_ids=torch.tensor(inputs["segment_ids"], dtype=torch.long))
+  for name, value in result.items():
+    if torch.is_tensor(value):
+      out[f"{key}/{name}"] = value.numpy()
+np.savez(sys.argv[3], **out)
+"""
+
+
+def test_training_checkpoints_export_to_hf_and_back(trained, tmp_path):
+  """model.ckpt-N -> HF (format auto-detected) -> transformers' own classes; and back exactly."""
+  _converted(f"--input={trained['root']}/pretrain", "--output_format=hf",
+             f"--output_dir={tmp_path}/pre_hf")
+  _converted(f"--input={trained['root']}/classifier/model.ckpt-3", "--input_format=keras",
+             "--output_format=hf", f"--output_dir={tmp_path}/clf_hf")
+  for d in ("pre_hf", "clf_hf"):
+    assert {"model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json"} <= set(
+        os.listdir(tmp_path / d))
+  jobs = {"pretraining": ["BertForPreTraining", f"{tmp_path}/pre_hf"],
+          "encoder": ["BertModel", f"{tmp_path}/pre_hf"],
+          "classifier": ["BertForSequenceClassification", f"{tmp_path}/clf_hf"]}
+  np.savez(tmp_path / "inputs.npz", **_INPUTS)
+  subprocess.run([sys.executable, "-c", _HF_LOADS, json.dumps(jobs), str(tmp_path / "inputs.npz"),
+                  str(tmp_path / "hf.npz")], check=True,
+                 env=dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"))
+  hf = dict(np.load(tmp_path / "hf.npz"))
+  everywhere = np.tile(np.arange(7, dtype=np.int32), (2, 1))  # MLM logits at every position
+  ours = trained["pretrainer"](dict(_INPUTS, masked_lm_positions=everywhere))
+  encoder_out = trained["pretrainer"].bert(_INPUTS)
+  np.testing.assert_allclose(hf["pretraining/prediction_logits"][_REAL],
+                             ours["masked_lm_logits"].numpy()[_REAL], atol=1e-5)
+  np.testing.assert_allclose(hf["pretraining/seq_relationship_logits"],
+                             ours["next_sentence_logits"], atol=1e-5)
+  np.testing.assert_allclose(hf["encoder/last_hidden_state"][_REAL],
+                             encoder_out["sequence_output"].numpy()[_REAL], atol=1e-5)
+  np.testing.assert_allclose(hf["encoder/pooler_output"], encoder_out["pooled_output"], atol=1e-5)
+  np.testing.assert_allclose(hf["classifier/logits"], trained["classifier"](_INPUTS), atol=1e-5)
+  # ... and back: the same tensors.
+  for d, key in (("pre_hf", "pretrain"), ("clf_hf", "classify")):
+    weights, config = checkpoints.read_hf(str(tmp_path / d))
+    assert config == TINY
+    _assert_same(trained[key], weights)
+
+
+def test_training_checkpoint_exports_to_keras_hub_and_back(trained, tmp_path):
+  import keras_hub  # pylint: disable=import-outside-toplevel
+  _converted(f"--input={trained['root']}/pretrain", "--input_format=tf2",
+             "--output_format=keras_hub", f"--output_dir={tmp_path}/kh")
+  backbone = keras_hub.models.Backbone.from_preset(str(tmp_path / "kh"))
+  kh = backbone({"token_ids": _INPUTS["input_ids"], "padding_mask": _INPUTS["input_mask"],
+                 "segment_ids": _INPUTS["segment_ids"]})
+  ours = trained["pretrainer"].bert(_INPUTS)
+  # TINY uses GR's tanh GELU, which is keras-hub's: float rounding apart, the same function.
+  np.testing.assert_allclose(np.asarray(kh["sequence_output"])[_REAL],
+                             ours["sequence_output"].numpy()[_REAL], atol=1e-5)
+  np.testing.assert_allclose(kh["pooled_output"], ours["pooled_output"], atol=1e-5)
+  tokenizer = keras_hub.models.BertTokenizer.from_preset(str(tmp_path / "kh"))
+  assert tokenizer.vocabulary_size() == TINY.vocab_size
+  weights, config = checkpoints.read_keras_hub(str(tmp_path / "kh"))
+  assert config == TINY
+  _assert_same({n: v for n, v in trained["pretrain"].items() if n.startswith("bert/")}, weights)
+
+
+def test_training_checkpoint_exports_to_gr_tf1(trained, tmp_path):
+  """model.ckpt-N -> GR's TF1 layout -> GR's own modeling.py computes our encoder's output."""
+  work = tmp_path / "tf1"
+  _converted(f"--input={trained['root']}/pretrain/model.ckpt-3", "--output_format=tf1",
+             f"--output_dir={work}")
+  assert sorted(os.listdir(work)) == [
+      "bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index",
+      "vocab.txt"]
+  _assert_same(trained["pretrain"], checkpoints.read_tf1(str(work / "bert_model.ckpt")))
+  np.savez(work / "inputs.npz", **_INPUTS)
+  gr_reference.run_gr("modeling", [str(work)], code=_GR_READS_OURS)
+  ours = trained["pretrainer"].bert(_INPUTS)["sequence_output"].numpy()
+  np.testing.assert_allclose(ours[_REAL], np.load(work / "gr_sequence_output.npy")[_REAL],
+                             atol=1e-5)
+
+
+def test_convert_cli_names_without_weights_and_missing_config_are_one_line_errors(trained,
+                                                                                  tmp_path):
+  result = _convert("--input=bert-base-uncased", "--output_format=hf",
+                    f"--output_dir={tmp_path}/out")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert "uncased_L-12_H-768_A-12.zip" in result.stderr
+  (tmp_path / "lone").mkdir()
+  for name in os.listdir(trained["root"] / "pretrain"):
+    if name.startswith("model.ckpt-3"):
+      tf.io.gfile.copy(str(trained["root"] / "pretrain" / name), str(tmp_path / "lone" / name))
+  result = _convert(f"--input={tmp_path}/lone/model.ckpt-3", "--output_format=tf1",
+                    f"--output_dir={tmp_path}/out")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert "bert_config.json not found" in result.stderr
+  assert not os.path.exists(tmp_path / "out" / "bert_model.ckpt.index")

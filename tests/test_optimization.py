@@ -192,3 +192,75 @@ def test_run_script_flags_reach_the_optimizer():
   flags.adam_bias_correction = False
   opt = common_flags.optimizer_fn(flags, 100, 10)()
   assert not opt.bias_correction and opt.layerwise_lr_decay == 1.0
+
+
+_GR_OPTIMIZER = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf  # tf.compat.v1 under the shim
+from bert import optimization as gr_optimization
+
+spec = json.loads(open(sys.argv[1]).read())
+init = {k: np.array(v, np.float32) for k, v in spec["init"].items()}
+tf.disable_eager_execution()
+feeds, loss = {}, 0.0
+for name, value in init.items():
+  w = tf.get_variable(name, initializer=value)
+  g = tf.placeholder(tf.float32, value.shape)
+  feeds[name] = g
+  loss += tf.reduce_sum(w * g)  # d loss / d w = g: the gradients are fed as they are
+train_op = gr_optimization.create_optimizer(loss, spec["lr"], spec["num_train_steps"],
+                                            spec["num_warmup_steps"], use_tpu=False)
+with tf.Session() as sess:
+  sess.run(tf.global_variables_initializer())
+  for step in spec["grads"]:
+    sess.run(train_op, {feeds[k]: np.array(v, np.float32) for k, v in step.items()})
+  out = {v.op.name: sess.run(v).tolist() for v in tf.trainable_variables()}
+open(sys.argv[2], "w").write(json.dumps(out))
+"""
+
+
+def test_create_optimizer_matches_grs_own_code(tmp_path):
+  # GR's create_optimizer (warmup, polynomial decay, clip at global norm 1, AdamWeightDecay,
+  # exclusions by name) run by GR's code on the same gradients, against ours.
+  import json  # pylint: disable=import-outside-toplevel
+  import gr_reference  # pylint: disable=import-outside-toplevel
+  if not gr_reference.gr_available():
+    pytest.skip("bert-tensorflow is not installed")
+  init, steps = _vars(), 6
+  grads = [g if i % 2 else {k: 20.0 * x for k, x in g.items()}  # every other step is clipped
+           for i, g in enumerate(_grads(init, steps, 0.3))]
+  spec = {"init": {k: v.tolist() for k, v in init.items()}, "lr": 0.05, "num_train_steps": 10,
+          "num_warmup_steps": 2, "grads": [{k: x.tolist() for k, x in g.items()} for g in grads]}
+  (tmp_path / "spec.json").write_text(json.dumps(spec))
+  gr_reference.run_gr("optimization", [str(tmp_path / "spec.json"), str(tmp_path / "gr.json")],
+                      code=_GR_OPTIMIZER, timeout=600)
+  gr = json.loads((tmp_path / "gr.json").read_text())
+  ours = _run_keras(optimization.create_optimizer(0.05, 10, 2), init, grads)
+  for k in init:
+    assert not np.allclose(gr[k], init[k]), k  # every variable moved
+    np.testing.assert_allclose(ours[k], np.array(gr[k], np.float32), rtol=1e-5, atol=1e-6,
+                               err_msg=k)
+
+
+def test_keras_calls_the_gradient_hook_once_per_apply():
+  # _BertOptimizer relies on one private Keras hook, `_all_reduce_sum_gradients`: Keras' TF
+  # optimizer calls it with all gradients before the per-variable updates, and GR's global-norm
+  # clip lives there. If a Keras release renames or stops calling it, this fails.
+  from keras.src.backend.tensorflow import optimizer as tf_optimizer  # pylint: disable=import-outside-toplevel
+  assert hasattr(tf_optimizer.TFOptimizer, "_all_reduce_sum_gradients")
+  calls = []
+
+  class Counting(optimization.AdamWeightDecay):
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+      calls.append(len(list(grads_and_vars)))
+      return super()._all_reduce_sum_gradients(grads_and_vars)
+
+  variables = [keras.Variable(np.ones([3], np.float32), name=f"v{i}") for i in range(2)]
+  opt = Counting(0.1, clip_norm=1.0)
+  opt.apply([tf.constant([30.0, 0.0, 0.0]), tf.constant([0.0, 40.0, 0.0])], variables)
+  assert calls == [2]
+  # Clipped to norm 1 ([0.6, 0, 0], [0, 0.8, 0]) before Adam: the first moment shows it.
+  np.testing.assert_allclose(opt._m[0].numpy(), [0.06, 0.0, 0.0], rtol=1e-6)  # pylint: disable=protected-access
+  np.testing.assert_allclose(opt._m[1].numpy(), [0.0, 0.08, 0.0], rtol=1e-6)  # pylint: disable=protected-access

@@ -1,7 +1,8 @@
 """Shared pieces of tests/test_training.py, also run as a subprocess for the distributed tests.
 
   python tests/training_helper.py mirrored RECORDS_GLOB OUT_DIR   # 2 logical CPUs vs 1 device
-Each writes OUT_DIR/<name>.npz with the final weights and the losses.
+Writes the final weights to OUT_DIR: one.npz (one device fed 2 replicas' batches) and
+mirrored.npz (4 steps each).
 
   python tests/training_helper.py cli JOB NUM_CPUS WEIGHTS.npz --flag=... ...
 runs official_bert.cli.JOB (what run_scripts/JOB.py runs) with its flags, on NUM_CPUS logical CPU

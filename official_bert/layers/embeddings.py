@@ -6,6 +6,7 @@ import tensorflow as tf
 from official_bert.layers.common import Dropout, create_initializer, layer_norm
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class BertEmbeddings(keras.layers.Layer):
   """Word + token-type + position embeddings, then LayerNorm and dropout.
 
@@ -14,7 +15,7 @@ class BertEmbeddings(keras.layers.Layer):
   """
 
   def __init__(self, vocab_size, hidden_size, type_vocab_size, max_position_embeddings,
-               dropout_prob, initializer_range, name="embeddings", **kwargs):
+               hidden_dropout_prob, initializer_range, name="embeddings", **kwargs):
     super().__init__(name=name, **kwargs)
     self.vocab_size = vocab_size
     self.hidden_size = hidden_size
@@ -22,7 +23,7 @@ class BertEmbeddings(keras.layers.Layer):
     self.max_position_embeddings = max_position_embeddings
     self.initializer_range = initializer_range
     self.layer_norm = layer_norm()
-    self.dropout = Dropout(dropout_prob)
+    self.dropout = Dropout(hidden_dropout_prob)
 
   def build(self, input_shape=None):
     init = create_initializer(self.initializer_range)
@@ -51,5 +52,5 @@ class BertEmbeddings(keras.layers.Layer):
     config.update(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
                   type_vocab_size=self.type_vocab_size,
                   max_position_embeddings=self.max_position_embeddings,
-                  dropout_prob=self.dropout.rate, initializer_range=self.initializer_range)
+                  hidden_dropout_prob=self.dropout.rate, initializer_range=self.initializer_range)
     return config

@@ -37,6 +37,7 @@ def project(x, weights, bias):
   return y
 
 
+@keras.saving.register_keras_serializable(package="official_bert")
 class OutputProjection(keras.layers.Layer):
   """A named scope holding one GR output projection (e.g. `seq_relationship`, `squad`)."""
 
@@ -52,12 +53,19 @@ class OutputProjection(keras.layers.Layer):
   def call(self, x):
     return project(x, self.output_weights, self.output_bias)
 
+  def get_config(self):
+    return {**super().get_config(), "num_outputs": self.num_outputs,
+            "initializer_range": self.initializer_range}
 
-class _Transform(keras.layers.Layer):
+
+@keras.saving.register_keras_serializable(package="official_bert")
+class MaskedLMTransform(keras.layers.Layer):
   """Scope `transform`: dense + activation + LayerNorm before the MLM decoder."""
 
   def __init__(self, hidden_size, hidden_act, initializer_range, name="transform", **kwargs):
     super().__init__(name=name, **kwargs)
+    self._config = dict(hidden_size=hidden_size, hidden_act=hidden_act,
+                        initializer_range=initializer_range)
     self.dense = keras.layers.Dense(hidden_size, activation=get_activation(hidden_act),
                                     kernel_initializer=create_initializer(initializer_range),
                                     name="dense")
@@ -70,7 +78,11 @@ class _Transform(keras.layers.Layer):
   def call(self, x):
     return self.layer_norm(self.dense(x))
 
+  def get_config(self):
+    return {**super().get_config(), **self._config}
 
+
+@keras.saving.register_keras_serializable(package="official_bert")
 class MaskedLMHead(keras.layers.Layer):
   """Scope `predictions`: logits over the vocabulary at the masked positions.
 
@@ -80,8 +92,10 @@ class MaskedLMHead(keras.layers.Layer):
   def __init__(self, vocab_size, hidden_size, hidden_act, initializer_range,
                name="predictions", **kwargs):
     super().__init__(name=name, **kwargs)
+    self._config = dict(vocab_size=vocab_size, hidden_size=hidden_size, hidden_act=hidden_act,
+                        initializer_range=initializer_range)
     self.vocab_size = vocab_size
-    self.transform = _Transform(hidden_size, hidden_act, initializer_range)
+    self.transform = MaskedLMTransform(hidden_size, hidden_act, initializer_range)
 
   def build(self, input_shape):
     self.transform.build(input_shape)
@@ -96,13 +110,19 @@ class MaskedLMHead(keras.layers.Layer):
     x = self.transform(sequence_output)                                       # [B, P, H]
     return project(x, embedding_table, self.output_bias)                      # [B, P, V]
 
+  def get_config(self):
+    return {**super().get_config(), **self._config}
 
+
+@keras.saving.register_keras_serializable(package="official_bert")
 class PretrainingHeads(keras.layers.Layer):
   """Scope `cls`: the masked-LM head and the next-sentence head."""
 
   def __init__(self, vocab_size, hidden_size, hidden_act, initializer_range, name="cls",
                **kwargs):
     super().__init__(name=name, **kwargs)
+    self._config = dict(vocab_size=vocab_size, hidden_size=hidden_size, hidden_act=hidden_act,
+                        initializer_range=initializer_range)
     self.predictions = MaskedLMHead(vocab_size, hidden_size, hidden_act, initializer_range)
     self.seq_relationship = OutputProjection(2, initializer_range, name="seq_relationship")
 
@@ -115,12 +135,17 @@ class PretrainingHeads(keras.layers.Layer):
     return (self.predictions(sequence_output, masked_lm_positions, embedding_table),
             self.seq_relationship(pooled_output))                             # [B, P, V], [B, 2]
 
+  def get_config(self):
+    return {**super().get_config(), **self._config}
 
+
+@keras.saving.register_keras_serializable(package="official_bert")
 class SpanHead(keras.layers.Layer):
   """Scope `cls` holding `squad`: start/end logits from a [2, H] projection of every token."""
 
   def __init__(self, initializer_range, name="cls", **kwargs):
     super().__init__(name=name, **kwargs)
+    self.initializer_range = initializer_range
     self.squad = OutputProjection(2, initializer_range, name="squad")
 
   def build(self, input_shape):
@@ -129,3 +154,6 @@ class SpanHead(keras.layers.Layer):
   def call(self, sequence_output):
     logits = self.squad(sequence_output)                                      # [B, S, 2]
     return logits[..., 0], logits[..., 1]
+
+  def get_config(self):
+    return {**super().get_config(), "initializer_range": self.initializer_range}
