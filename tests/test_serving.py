@@ -161,7 +161,8 @@ def test_plain_load_needs_tensorflow_text_and_serving_load_says_so(exports, monk
   assert with_tf_text.stdout.strip() == "(1, 2)"
 
   def unregistered(_):  # what tf.saved_model.load raises in a process without the ops
-    raise tf.errors.NotFoundError(None, None, "Op type not registered 'FastWordpieceTokenizeWithOffsets'")
+    raise tf.errors.NotFoundError(
+        None, None, "Op type not registered 'FastWordpieceTokenizeWithOffsets'")
 
   monkeypatch.setattr(tf.saved_model, "load", unregistered)
   with pytest.raises(RuntimeError, match=r"import tensorflow_text"):
