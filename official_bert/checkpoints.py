@@ -88,7 +88,7 @@ def assign_weights(model, weights, source="checkpoint", allow_missing=None,
 
 def read_tf1(prefix):
   """{GR name: array} from a TF1 name-based checkpoint (optimizer slots dropped)."""
-  reader = tf.train.load_checkpoint(prefix)
+  reader = tf.compat.v1.train.NewCheckpointReader(prefix)  # no isdir() guess
   names = reader.get_variable_to_shape_map()
   return {n: reader.get_tensor(n) for n in sorted(names) if not _GR_NON_MODEL.search(n)}
 
@@ -109,7 +109,7 @@ def _unescape_object_name(name):
 def read_tf2(prefix):
   """{GR name: array} from our training checkpoints (model.ckpt-N of official_bert.training),
   which keep the model as a {GR name: variable} dict under "model"."""
-  reader = tf.train.load_checkpoint(prefix)
+  reader = tf.compat.v1.train.NewCheckpointReader(prefix)  # no isdir() guess
   head, tail = "model/", "/.ATTRIBUTES/VARIABLE_VALUE"
   weights = {}
   for key in reader.get_variable_to_shape_map():
@@ -466,6 +466,12 @@ def minilm_files():
               config=os.path.join(d, "config.json"), vocab=os.path.join(d, "vocab.txt"))
 
 
+def _is_dir(path):
+  # A prefix with an .index is a checkpoint even where isdir() is loose (ram:// calls any
+  # prefix of a file name a directory).
+  return tf.io.gfile.isdir(path) and not tf.io.gfile.exists(path + ".index")
+
+
 def _checkpoint_prefix(directory):
   """The newest checkpoint in `directory` (state file, else a lone `*.index`), or None."""
   latest = tf.train.latest_checkpoint(directory)
@@ -478,7 +484,7 @@ def _checkpoint_prefix(directory):
 def detect_format(path):
   """Guesses tf1 / hf / keras_hub / keras / tf2 (our training checkpoints) from `path`."""
   path = resolve_pretrained(path)
-  if tf.io.gfile.isdir(path):
+  if _is_dir(path):
     files = set(tf.io.gfile.listdir(path))
     if KERAS_WEIGHTS in files and "bert_config.json" in files:
       return "keras"
@@ -491,7 +497,7 @@ def detect_format(path):
       return detect_format(prefix)
     raise FileNotFoundError(f"{path}: no checkpoint or weights recognised in this directory")
   try:
-    keys = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    keys = tf.compat.v1.train.NewCheckpointReader(path).get_variable_to_shape_map()
   except (tf.errors.NotFoundError, ValueError) as e:
     raise FileNotFoundError(f"{path}: not a checkpoint ({str(e).splitlines()[0]})") from None
   return "tf2" if "_CHECKPOINTABLE_OBJECT_GRAPH" in keys else "tf1"
@@ -518,7 +524,7 @@ def read_weights(path, input_format=None):
   if fmt == "keras" and detect_format(path) == "tf2":
     fmt = "tf2"  # a Keras model's training checkpoint (model.ckpt-N of official_bert.training)
   if fmt in ("tf1", "tf2"):
-    if tf.io.gfile.isdir(path):
+    if _is_dir(path):
       path = _checkpoint_prefix(path) or path
     return (read_tf1(path) if fmt == "tf1" else read_tf2(path)), None
   readers = {"hf": read_hf, "keras_hub": read_keras_hub, "keras": read_keras}

@@ -1,30 +1,31 @@
 """SavedModel exports that take raw strings: the tokenizer runs in the graph (tensorflow-text ops).
 
-Load an export in any process after `import tensorflow_text` (it registers the ops).
+  export_classifier: (sentence[, sentence2]) -> probabilities (or STS-B scores)
+  export_encoder:    (sentence[, sentence2]) -> pooled_output [B, H], sequence_output [B, S, H]
+  export_span_labeler (SQuAD): (question, context) -> start/end logits [B, S] and answer text
+  export_tagger (NER): text -> words and per-word tags [B, W]
+
+Load an export in any process after `import tensorflow_text` (it registers the ops), or with
+`serving.load(path)`, which says so when the ops are missing.
 """
 
 from absl import logging
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from official_bert.layers import preprocessing
 from official_bert.utils import atomic_dir
 
+class _TextServer(tf.Module):
+  """A model behind BertPreprocessor with one- and two-text signatures; subclasses give _outputs."""
 
-class ClassifierServer(tf.Module):
-  """Strings -> BertPreprocessor -> BertClassifier -> probabilities (or STS-B scores)."""
-
-  def __init__(self, model, preprocessor, is_regression):
+  def __init__(self, model, preprocessor):
     super().__init__()
     self.model = model
     self.preprocessor = preprocessor
-    self.is_regression = is_regression
 
   def _outputs(self, texts):
-    features = self.preprocessor(texts)  # input_ids / input_mask / segment_ids [B, S]
-    logits = tf.cast(self.model(features, training=False), tf.float32)  # [B, L]
-    if self.is_regression:
-      return {"scores": logits[:, 0]}
-    return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+    raise NotImplementedError
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentence")])
   def single_sentence(self, sentence):
@@ -36,17 +37,164 @@ class ClassifierServer(tf.Module):
     return self._outputs([sentence, sentence2])
 
 
+class ClassifierServer(_TextServer):
+  """Strings -> BertPreprocessor -> BertClassifier -> probabilities (or STS-B scores)."""
+
+  def __init__(self, model, preprocessor, is_regression):
+    super().__init__(model, preprocessor)
+    self.is_regression = is_regression
+
+  def _outputs(self, texts):
+    features = self.preprocessor(texts)  # input_ids / input_mask / segment_ids [B, S]
+    logits = tf.cast(self.model(features, training=False), tf.float32)  # [B, L]
+    if self.is_regression:
+      return {"scores": logits[:, 0]}
+    return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+
+
+class EncoderServer(_TextServer):
+  """Strings -> BertPreprocessor -> BertModel -> pooled and sequence output."""
+
+  def _outputs(self, texts):
+    features = self.preprocessor(texts)
+    out = self.model(features, training=False)
+    return {"pooled_output": tf.cast(out["pooled_output"], tf.float32),       # [B, H]
+            "sequence_output": tf.cast(out["sequence_output"], tf.float32),   # [B, S, H]
+            "input_mask": features["input_mask"]}                             # [B, S]
+
+
+class SpanServer(tf.Module):
+  """(question, context) -> "[CLS] question [SEP] context [SEP]" -> BertSpanLabeler -> the best
+  span of the context: the highest start + end logit sum with start <= end and at most
+  max_answer_length wordpieces (GR's rule, over all spans rather than its 20 best starts/ends)."""
+
+  def __init__(self, model, preprocessor, max_answer_length=30):
+    super().__init__()
+    self.model = model
+    self.preprocessor = preprocessor
+    self.max_answer_length = max_answer_length
+    self.vocab = tf.constant(list(preprocessor.tokenizer.vocab))
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
+                                tf.TensorSpec([None], tf.string, name="context")])
+  def answer(self, question, context):
+    f = self.preprocessor([question, context])
+    out = self.model(f, training=False)
+    start = tf.cast(out["start_logits"], tf.float32)  # [B, S]
+    end = tf.cast(out["end_logits"], tf.float32)      # [B, S]
+    ids = f["input_ids"]
+    seq = tf.shape(ids)[1]
+    in_context = (f["segment_ids"] == 1) & (ids != self.preprocessor.tokenizer.sep_id)
+    low = tf.float32.min / 4
+    scores = (tf.where(in_context, start, low)[:, :, None] +
+              tf.where(in_context, end, low)[:, None, :])  # [B, S(start), S(end)]
+    band = tf.linalg.band_part(tf.ones([seq, seq]), 0, self.max_answer_length - 1)
+    scores = tf.where(band > 0, scores, 2 * low)
+    best = tf.argmax(tf.reshape(scores, [tf.shape(ids)[0], -1]), axis=1, output_type=tf.int32)
+    first, last = best // seq, best % seq  # [B]
+    positions = tf.range(seq)[None, :]
+    span = (positions >= first[:, None]) & (positions <= last[:, None])
+    pieces = tf.ragged.boolean_mask(tf.gather(self.vocab, ids), span)  # [B, (A)]
+    text = tf.strings.regex_replace(tf.strings.reduce_join(pieces, axis=1, separator=" "),
+                                    " ##", "")
+    return {"start_logits": start, "end_logits": end, "start_position": first,
+            "end_position": last, "answer": text}
+
+
+class TaggerServer(tf.Module):
+  """Text -> whitespace words -> first-wordpiece tags (run_ner's alignment) -> [B, W] tags.
+
+  One window of max_seq_length: words whose first wordpiece falls beyond it get the tag "".
+  """
+
+  def __init__(self, model, tokenizer, label_list, seq_length):
+    super().__init__()
+    self.model = model
+    self.tokenizer = tokenizer
+    self.labels = tf.constant(list(label_list))
+    self.seq_length = seq_length
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+  def tag(self, text):
+    s = self.seq_length
+    words = tf.strings.split(text)  # [B, (W)]
+    pieces = self.tokenizer(words.flat_values)  # [N, (t)]
+    empty = tf.cast(pieces.row_lengths() == 0, tf.int64)
+    unk = tf.RaggedTensor.from_row_lengths(
+        tf.fill([tf.reduce_sum(empty)], self.tokenizer.unk_id), empty)
+    pieces = tf.concat([pieces, tf.cast(unk, pieces.dtype)], axis=1)  # a word is >= 1 piece
+    counts = words.with_flat_values(pieces.row_lengths())  # [B, (W)]
+    first = tf.cumsum(counts, axis=1, exclusive=True) + 1  # [B, (W)] position after [CLS]
+    tokens = words.with_flat_values(pieces).merge_dims(1, 2)  # [B, (T)]
+    keep = tf.minimum(tokens.row_lengths(), s - 2)
+    tokens = tf.ragged.boolean_mask(
+        tokens, tf.ragged.range(tokens.row_lengths()) < keep[:, None])
+    batch = tokens.nrows()
+    cls = tf.fill([batch, 1], tf.cast(self.tokenizer.cls_id, tokens.dtype))
+    sep = tf.fill([batch, 1], tf.cast(self.tokenizer.sep_id, tokens.dtype))
+    ids = tf.concat([cls, tokens, sep], axis=1)  # [B, (T + 2)]
+    input_ids, input_mask = tf_text.pad_model_inputs(ids, s)
+    features = {"input_ids": tf.cast(input_ids, tf.int32),
+                "input_mask": tf.cast(input_mask, tf.int32),
+                "segment_ids": tf.zeros_like(input_ids, tf.int32)}
+    predicted = tf.argmax(self.model(features, training=False), axis=-1,
+                          output_type=tf.int32)  # [B, S]
+    first = first.to_tensor(default_value=s)  # [B, W]
+    seen = first < s - 1
+    tag_ids = tf.gather(predicted, tf.minimum(tf.cast(first, tf.int32), s - 1), batch_dims=1)
+    tags = tf.where(seen, tf.gather(self.labels, tag_ids), "")
+    return {"words": words.to_tensor(default_value=""), "tags": tags}
+
+
+def _save(server, signatures, export_dir):
+  # Written beside an existing export, which is replaced only once the new one is complete.
+  with atomic_dir(export_dir) as tmp:
+    tf.saved_model.save(server, tmp, signatures=signatures)
+  logging.info("Exported %s", export_dir)
+
+
 def export_classifier(model, vocab_file, do_lower_case, max_seq_length, is_regression, pair,
                       export_dir):
   """Writes the SavedModel of a built, restored BertClassifier to export_dir (atomically)."""
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
   server = ClassifierServer(model, preprocessor, is_regression)
-  signatures = {
-      "serving_default": server.sentence_pair if pair else server.single_sentence,
-      "single_sentence": server.single_sentence,
-      "sentence_pair": server.sentence_pair,
-  }
-  # Written beside an existing export, which is replaced only once the new one is complete.
-  with atomic_dir(export_dir) as tmp:
-    tf.saved_model.save(server, tmp, signatures=signatures)
-  logging.info("Exported %s", export_dir)
+  _save(server, {"serving_default": server.sentence_pair if pair else server.single_sentence,
+                 "single_sentence": server.single_sentence,
+                 "sentence_pair": server.sentence_pair}, export_dir)
+
+
+def export_encoder(model, vocab_file, do_lower_case, max_seq_length, export_dir):
+  """A BertModel (the `bert` encoder) as strings -> pooled_output / sequence_output."""
+  preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
+  server = EncoderServer(model, preprocessor)
+  _save(server, {"serving_default": server.single_sentence,
+                 "single_sentence": server.single_sentence,
+                 "sentence_pair": server.sentence_pair}, export_dir)
+
+
+def export_span_labeler(model, vocab_file, do_lower_case, max_seq_length, export_dir,
+                        max_answer_length=30):
+  """A BertSpanLabeler (run_squad) as (question, context) -> logits and answer text."""
+  preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
+  server = SpanServer(model, preprocessor, max_answer_length)
+  _save(server, {"serving_default": server.answer}, export_dir)
+
+
+def export_tagger(model, vocab_file, do_lower_case, max_seq_length, label_list, export_dir):
+  """A BertTokenClassifier (run_ner) as text -> per-word tags (label_list order: the model's)."""
+  tokenizer = preprocessing.BertTokenizerLayer(vocab_file, do_lower_case)
+  server = TaggerServer(model, tokenizer, label_list, max_seq_length)
+  _save(server, {"serving_default": server.tag}, export_dir)
+
+
+def load(export_dir):
+  """tf.saved_model.load for these exports; a clear error if the tensorflow-text ops are missing."""
+  try:
+    return tf.saved_model.load(export_dir)
+  except tf.errors.NotFoundError as e:
+    if "Op type not registered" not in str(e):
+      raise
+    raise RuntimeError(
+        f"{export_dir}: the SavedModel uses tensorflow-text ops that are not registered in this "
+        "process: `import tensorflow_text` before loading it (pip install tensorflow-text)"
+    ) from e

@@ -1,10 +1,8 @@
-"""The shared training loop on CPU: loss falls, exact resume, replicas == one device, multi-worker,
-XLA, bfloat16, gradient accumulation; run_pretraining end to end."""
+"""The shared training loop on CPU: loss falls, exact resume, replicas == one device, XLA,
+bfloat16, gradient accumulation; run_pretraining end to end. Multi-worker: test_multiworker.py."""
 
-import json
 import os
 import re
-import socket
 import subprocess
 import sys
 
@@ -119,44 +117,6 @@ def test_mirrored_two_cpus_matches_one_device(records, tmp_path):
   one = np.load(tmp_path / "one.npz")
   two = np.load(tmp_path / "mirrored.npz")
   _assert_weights_close([one[k] for k in one.files], [two[k] for k in one.files], 1e-5)
-
-
-def _free_ports(n):
-  socks = [socket.socket() for _ in range(n)]
-  for s in socks:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in socks]
-  for s in socks:
-    s.close()
-  return ports
-
-
-def test_multi_worker_mirrored_two_local_workers(records, tmp_path):
-  pattern = os.path.join(os.path.dirname(records[0]), "pt-*.tfrecord")
-  workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-  procs = []
-  try:
-    for i in range(2):
-      env = _env()
-      env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers},
-                                     "task": {"type": "worker", "index": i}})
-      procs.append(subprocess.Popen([sys.executable, HELPER, "worker", pattern, str(tmp_path)],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    text=True))
-    errors = [p.communicate(timeout=300)[1] for p in procs]
-    for p, err in zip(procs, errors):
-      assert p.returncode == 0, err[-3000:]
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-  w0, w1 = np.load(tmp_path / "worker0.npz"), np.load(tmp_path / "worker1.npz")
-  assert w0.files == w1.files
-  for k in w0.files:
-    np.testing.assert_array_equal(w0[k], w1[k])
-  assert tf.train.latest_checkpoint(str(tmp_path / "mwms")).endswith("model.ckpt-3")
-  assert not (tmp_path / "mwms" / ".tmp_worker1").exists()
 
 
 def test_micro_batches_split_static_and_dynamic_lengths():

@@ -149,9 +149,12 @@ def setup(flags_obj):
   import keras  # pylint: disable=import-outside-toplevel
   keras.utils.set_random_seed(flags_obj.seed)
   policy = distribute.set_precision(flags_obj.mixed_precision)
-  strategy = distribute.get_strategy(strategy_name(flags_obj), tpu_name=flags_obj.tpu_name,
-                                     tpu_zone=flags_obj.tpu_zone,
-                                     gcp_project=flags_obj.gcp_project, master=flags_obj.master)
+  try:
+    strategy = distribute.get_strategy(strategy_name(flags_obj), tpu_name=flags_obj.tpu_name,
+                                       tpu_zone=flags_obj.tpu_zone,
+                                       gcp_project=flags_obj.gcp_project, master=flags_obj.master)
+  except ValueError as e:  # no TPU, a bad TF_CONFIG: one line, no traceback
+    raise SystemExit(f"error: {e}") from None
   if strategy_name(flags_obj) == "tpu" and (
       strategy.num_replicas_in_sync != flags_obj.num_tpu_cores):
     logging.warning("--num_tpu_cores=%d but the TPU has %d cores; using %d",

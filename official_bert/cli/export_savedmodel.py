@@ -1,16 +1,33 @@
-r"""Exports a fine-tuned classifier as a SavedModel that takes raw strings (tokenizer in-graph).
+r"""Exports a trained model as a SavedModel that takes raw strings (tokenizer in-graph).
+
+--export_type: classifier (run_classifier's output; needs --task_name), squad (run_squad's),
+ner (run_ner's; its label_list.txt sits beside the checkpoint), encoder (the `bert` encoder of
+any of our checkpoints or a GR one).
 
 Example (after run_classifier.py --task_name=MRPC --output_dir=/tmp/mrpc_output ...):
   python run_scripts/export_savedmodel.py --task_name=MRPC --vocab_file=/tmp/minilm/vocab.txt \
     --bert_config_file=/tmp/mrpc_output/bert_config.json --init_checkpoint=/tmp/mrpc_output \
     --max_seq_length=128 --export_dir=/tmp/mrpc_savedmodel
 
-Signatures (all inputs tf.string [B]):
+  python run_scripts/export_savedmodel.py --export_type=squad --vocab_file=$BERT_DIR/vocab.txt \
+    --bert_config_file=/tmp/squad_output/bert_config.json --init_checkpoint=/tmp/squad_output \
+    --max_seq_length=384 --export_dir=/tmp/squad_savedmodel
+
+Classifier signatures (all inputs tf.string [B]):
   serving_default: the task's form: (sentence) for single-sentence tasks (CoLA, SST-2),
     (sentence, sentence2) for pair tasks; `single_sentence` and `sentence_pair` are both there too.
   Outputs: {"probabilities": [B, num_labels]} (label order of the task, as test_results.tsv), or
   {"scores": [B]} for STS-B. Tokenization matches run_classifier's for do_lower_case and
   max_seq_length, except that an empty second sentence still counts as a (empty) segment.
+
+encoder: the same two signatures -> {"pooled_output" [B, H], "sequence_output" [B, S, H],
+  "input_mask" [B, S]}.
+squad: serving_default(question, context) -> {"start_logits", "end_logits" [B, S] over
+  "[CLS] question [SEP] context [SEP]" (one window, longest-first truncation), "start_position",
+  "end_position" [B], "answer" [B]: the best span's wordpieces joined (lower-cased for uncased
+  models, "##" merged)}.
+ner: serving_default(text) -> {"words" [B, W] (whitespace split), "tags" [B, W] (BIO tags of
+  label_list.txt, one window; "" for padding and words beyond it)}.
 
 Load in any process with tensorflow-text installed (its ops are in the graph):
   import tensorflow as tf, tensorflow_text  # the import registers the ops
@@ -19,16 +36,20 @@ Load in any process with tensorflow-text installed (its ops are in the graph):
 
 import os
 
-from absl import flags, logging
+from absl import app, flags, logging
 import tensorflow as tf
 
 from official_bert import cli
-from official_bert import configs, models, serving
-from official_bert.data import classifier
+from official_bert import checkpoints, configs, encoder, models, serving
+from official_bert.data import classifier, tagging
 from official_bert.training import loop
 
-flags.DEFINE_string("task_name", None, "GR's --task_name of the fine-tuned model (sets the "
-                    "number of labels and single-sentence vs pair).")
+flags.DEFINE_enum("export_type", "classifier", ["classifier", "squad", "ner", "encoder"],
+                  "What was trained: run_classifier, run_squad, run_ner, or any checkpoint's "
+                  "encoder alone.")
+flags.DEFINE_string("task_name", None, "classifier: GR's --task_name of the fine-tuned model "
+                    "(sets the number of labels and single-sentence vs pair).")
+flags.DEFINE_integer("max_answer_length", 30, "squad: longest answer in wordpieces (GR's).")
 flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model.")
 flags.DEFINE_string("vocab_file", None, "The vocabulary file the model was trained with.")
 flags.DEFINE_bool("do_lower_case", True, "As in run_classifier.")
@@ -42,25 +63,46 @@ flags.DEFINE_enum("classifier_pooling", None, models.BertClassifier.POOLINGS,
 FLAGS = flags.FLAGS
 
 
-def main(_):
-  logging.set_verbosity(logging.INFO)
-  processor = classifier.get_processor(FLAGS.task_name)
-  num_labels = 1 if processor.is_regression else len(processor.get_labels())
-  config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
-  path = tf.train.latest_checkpoint(FLAGS.init_checkpoint) or FLAGS.init_checkpoint
-  pooling = classifier.resolve_pooling(os.path.dirname(path), FLAGS.classifier_pooling)
-  model = models.BertClassifier(config, num_labels, pooling=pooling)
+def _restore(model, path):
   model.build()
-  # The whole classifier (encoder and head) must come from the checkpoint.
+  # The whole model (encoder and head) must come from the checkpoint.
   loop.build_checkpoint(model).read(path).expect_partial().assert_existing_objects_matched()
   logging.info("Restored %s", path)
-  serving.export_classifier(model, FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
-                            processor.is_regression, not processor.single_sentence,
-                            FLAGS.export_dir)
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  config = configs.BertConfig.from_json_file(FLAGS.bert_config_file)
+  path = tf.train.latest_checkpoint(FLAGS.init_checkpoint) or FLAGS.init_checkpoint
+  common = (FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length)
+  if FLAGS.export_type == "encoder":
+    model = encoder.BertModel(config)
+    model.build()
+    checkpoints.restore_encoder(model, path)
+    serving.export_encoder(model, *common, FLAGS.export_dir)
+  elif FLAGS.export_type == "squad":
+    model = models.BertSpanLabeler(config)
+    _restore(model, path)
+    serving.export_span_labeler(model, *common, FLAGS.export_dir, FLAGS.max_answer_length)
+  elif FLAGS.export_type == "ner":
+    label_list = tagging.read_label_list(os.path.join(os.path.dirname(path), "label_list.txt"))
+    model = models.BertTokenClassifier(config, len(label_list))
+    _restore(model, path)
+    serving.export_tagger(model, *common, label_list, FLAGS.export_dir)
+  else:
+    if not FLAGS.task_name:
+      raise app.UsageError("--export_type=classifier needs --task_name")
+    processor = classifier.get_processor(FLAGS.task_name)
+    num_labels = 1 if processor.is_regression else len(processor.get_labels())
+    pooling = classifier.resolve_pooling(os.path.dirname(path), FLAGS.classifier_pooling)
+    model = models.BertClassifier(config, num_labels, pooling=pooling)
+    _restore(model, path)
+    serving.export_classifier(model, *common, processor.is_regression,
+                              not processor.single_sentence, FLAGS.export_dir)
 
 
 def run():
-  cli.run(main, ("task_name", "bert_config_file", "vocab_file", "init_checkpoint", "export_dir"))
+  cli.run(main, ("bert_config_file", "vocab_file", "init_checkpoint", "export_dir"))
 
 
 if __name__ == "__main__":

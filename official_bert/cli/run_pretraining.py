@@ -54,9 +54,10 @@ def main(_):
     if not FLAGS[name].value:
       raise app.UsageError(f"--{name} is required")
   bert_config = common_flags.bert_config(FLAGS)
-  config = task_config()
-  task = pretraining.PretrainingTask(config, bert_config)
+  # First TF work of the process: MultiWorkerMirrored configures its collectives before any op
+  # (the input check below reads records).
   strategy = common_flags.setup(FLAGS)
+  task = pretraining.PretrainingTask(task_config(), bert_config)
   common_flags.write_bert_config(FLAGS, bert_config, strategy)
   model = common_flags.train_or_restore(FLAGS, task, strategy)
   if FLAGS.do_eval:

@@ -11,7 +11,7 @@ import tensorflow as tf
 from official_bert import models, tokenization, utils
 from official_bert.data import classifier, records
 from official_bert.tasks import base, classification_metrics, losses
-from official_bert.training import loop
+from official_bert.training import distribute, loop
 
 
 def classification_loss(features, logits, is_regression=False):
@@ -44,19 +44,22 @@ def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regre
 
   Training: shuffled, repeated, full batches (remainder dropped, as GR). Eval / predict:
   records.eval_dataset (file order, one pass, the last batch padded with is_real_example=0 rows,
-  GR's PaddingInputExample in-graph). batch_size is per input pipeline; input_context
-  (tf.distribute.InputContext) shards the records. dynamic_padding: each batch is cut to its
+  GR's PaddingInputExample in-graph). batch_size is per replica; input_context
+  (tf.distribute.InputContext) shards training records by replica. dynamic_padding: each batch is cut to its
   longest sequence (CPU/GPU speed; not for TPU / XLA, which want one static shape).
   """
   spec = classifier.name_to_features(seq_length, is_regression)
   if is_training:
-    d = tf.data.TFRecordDataset(input_file)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-      d = d.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    # Shuffle before repeat so every epoch sees every example once.
-    d = d.shuffle(shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True).repeat()
-    d = d.map(lambda r: records.decode(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
-    d = d.batch(batch_size, drop_remainder=True)
+    # Each replica reads its own 1/N of the records, whichever process it runs in.
+    num_shards, shard_ids = distribute.replica_shards(input_context)
+    parts = []
+    for i in shard_ids:
+      d = tf.data.TFRecordDataset(input_file).shard(num_shards, i)
+      # Shuffle before repeat so every epoch sees every example once.
+      d = d.shuffle(shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True).repeat()
+      d = d.map(lambda r: records.decode(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
+      parts.append(d.batch(batch_size, drop_remainder=True))
+    d = distribute.round_robin(parts)
   else:
     d = records.eval_dataset(input_file, lambda r: records.decode(r, spec), batch_size,
                              input_context)

@@ -25,18 +25,28 @@ def get_strategy(distribution_strategy="one_device", tpu_name=None, tpu_zone=Non
                      f"{STRATEGIES}")
   if name == "tpu":
     tpu = master or tpu_name or "local"
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=tpu, zone=tpu_zone, project=gcp_project)
-    if tpu not in ("", "local"):
-      tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
+    try:
+      resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+          tpu=tpu, zone=tpu_zone, project=gcp_project)
+      if tpu not in ("", "local"):
+        tf.config.experimental_connect_to_cluster(resolver)
+      tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (tf.errors.OpError, ValueError, RuntimeError) as e:
+      reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+      raise ValueError(
+          f"--use_tpu / --distribution_strategy=tpu: no TPU at --tpu_name={tpu!r} ({reason}); "
+          "on a Cloud TPU VM pass --tpu_name=local, elsewhere drop --use_tpu "
+          "(--jit_compile runs the same XLA-compiled step on CPU/GPU)") from None
     strategy = tf.distribute.TPUStrategy(resolver)
   elif name == "multi_worker_mirrored":
     # Reads the cluster from $TF_CONFIG; a missing TF_CONFIG means a cluster of one.
     if not os.environ.get("TF_CONFIG"):
       logging.warning("multi_worker_mirrored without TF_CONFIG: running as a single worker")
     else:
-      json.loads(os.environ["TF_CONFIG"])  # fail early and clearly on malformed JSON
+      try:  # fail early and clearly on malformed JSON
+        json.loads(os.environ["TF_CONFIG"])
+      except ValueError as e:
+        raise ValueError(f"$TF_CONFIG is not valid JSON ({e})") from None
     comm = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.AUTO)
     strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=comm)
@@ -86,3 +96,27 @@ def worker_id(strategy):
   if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return 0
   return resolver.task_id or 0
+
+
+def replica_shards(input_context=None):
+  """(num_shards, shard ids) of the replicas one input pipeline feeds: one shard per replica.
+
+  Sharding the input by global replica (not by worker process) gives every replica the same
+  batches whether the N replicas sit in one process (mirrored) or in N (multi-worker), so
+  training results do not depend on how replicas are spread over hosts.
+  """
+  if input_context is None:
+    return 1, [0]
+  replicas = input_context.num_replicas_in_sync
+  per_pipeline = max(1, replicas // input_context.num_input_pipelines)
+  first = input_context.input_pipeline_id * per_pipeline
+  return replicas, list(range(first, first + per_pipeline))
+
+
+def round_robin(datasets):
+  """One pipeline feeding several replicas: element k comes from datasets[k % len(datasets)],
+  the order in which tf.distribute hands a pipeline's batches to its replicas."""
+  if len(datasets) == 1:
+    return datasets[0]
+  order = tf.data.Dataset.range(len(datasets)).repeat()
+  return tf.data.Dataset.choose_from_datasets(datasets, order)

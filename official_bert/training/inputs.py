@@ -20,6 +20,7 @@ import tensorflow as tf
 from absl import logging
 
 from official_bert import errors
+from official_bert.training import distribute
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -41,25 +42,42 @@ def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_cont
     decode_fn: serialized tf.Example [] -> dict of tensors.
     batch_size: per-replica batch size (input_context.get_per_replica_batch_size(global)).
     is_training: shuffle files and records (seeded) and repeat forever.
-    input_context: tf.distribute.InputContext; each input pipeline (worker) reads its own files.
+    input_context: tf.distribute.InputContext; each replica reads its own files
+      (distribute.replica_shards), wherever it runs.
     filter_fn: optional decoded example -> bool scalar; False drops the example.
     vocab_size: if given, `input_ids` (and `masked_lm_ids`) of every record must be below it;
       a larger id stops the run with an error naming the file (see user_error_from).
   """
   files = list(input_files)
   _FILES_READ.extend(f for f in files if f not in _FILES_READ)
+  if vocab_size is not None:
+    plain_decode = decode_fn
+
+    def decode_fn(path, serialized):  # pylint: disable=function-redefined
+      return _check_ids(path, plain_decode(serialized), vocab_size)
+
+  num_shards, shard_ids = distribute.replica_shards(input_context)
+  ds = distribute.round_robin([
+      _shard(files, num_shards, i, decode_fn, batch_size, is_training, seed, shuffle_buffer,
+             cycle_length, drop_remainder, repeat, filter_fn, with_path=vocab_size is not None)
+      for i in shard_ids])
+  options = tf.data.Options()
+  options.deterministic = True
+  options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+  return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def _shard(files, num_shards, shard_id, decode_fn, batch_size, is_training, seed, shuffle_buffer,
+           cycle_length, drop_remainder, repeat, filter_fn, with_path):
+  """The batches of one replica: its files (or, with too few files, its 1/N of the records)."""
   ds = tf.data.Dataset.from_tensor_slices(files)
-  num_pipelines = input_context.num_input_pipelines if input_context else 1
-  pipeline_id = input_context.input_pipeline_id if input_context else 0
   shard_records = False
-  if num_pipelines > 1:
-    if len(files) >= num_pipelines:
-      ds = ds.shard(num_pipelines, pipeline_id)
+  if num_shards > 1:
+    if len(files) >= num_shards:
+      ds = ds.shard(num_shards, shard_id)
     else:
-      # Too few files for file-level sharding: every worker reads all and keeps 1/N records.
-      logging.warning("%d input files for %d input pipelines: sharding by record; give at least "
-                      "as many files as workers for file-level sharding", len(files),
-                      num_pipelines)
+      logging.warning("%d input files for %d replicas: sharding by record; give at least as "
+                      "many files as replicas for file-level sharding", len(files), num_shards)
       shard_records = True
   repeat = is_training if repeat is None else repeat
   if is_training:
@@ -69,28 +87,18 @@ def tfrecord_dataset(input_files, decode_fn, batch_size, is_training, input_cont
 
   def read_file(path):
     records = tf.data.TFRecordDataset(path)
-    return records if vocab_size is None else records.map(lambda r: (path, r))
+    return records.map(lambda r: (path, r)) if with_path else records
 
   ds = ds.interleave(read_file, cycle_length=max(1, min(cycle_length, len(files))),
                      num_parallel_calls=AUTOTUNE, deterministic=True)
   if shard_records:
-    ds = ds.shard(num_pipelines, pipeline_id)
+    ds = ds.shard(num_shards, shard_id)
   if is_training:
     ds = ds.shuffle(shuffle_buffer, seed=seed)
-  if vocab_size is not None:
-    plain_decode = decode_fn
-
-    def decode_fn(path, serialized):  # pylint: disable=function-redefined
-      return _check_ids(path, plain_decode(serialized), vocab_size)
-
   ds = ds.map(decode_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
   if filter_fn is not None:
     ds = ds.filter(filter_fn)
-  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  options = tf.data.Options()
-  options.deterministic = True
-  options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-  return ds.with_options(options).prefetch(AUTOTUNE)
+  return ds.batch(batch_size, drop_remainder=drop_remainder)
 
 
 def _check_ids(path, features, vocab_size):
