@@ -26,9 +26,9 @@ HERE = "tests/test_docs.py::"
 # the workflow diagram) are text.
 _SHELL_STARTS = ("python ", "bash ", "mkdir ", "pip ", "gcloud ", "git ", "tensorboard ", "bert-", "V=", "TF_CONFIG=")
 
-_TPU_PATH = ("tests/test_modeling.py::test_xla_compiles_train_step",
-             "tests/test_training.py::test_bfloat16_mixed_precision_runs",
-             "tests/test_training.py::test_jit_compile_and_lamb")
+_TPU_PATH = ("tests/test_tpu_path.py::test_training_step_on_cpu_with_xla",
+             "tests/test_tpu_path.py::test_use_tpu_without_a_tpu_is_one_clear_line",
+             "tests/test_modeling.py::test_xla_compiles_train_step")
 _CONVERT = ("tests/test_checkpoints.py::test_convert_cli_minilm_round_trip",)
 _CLASSIFIER = ("tests/test_run_classifier.py::test_train_eval_predict_files",)
 _EXPORT = ("tests/test_run_classifier.py::test_export_round_trip_in_fresh_process",)
@@ -64,6 +64,9 @@ COMMANDS = {
     "--bert_config_file=/tmp/minilm/bert_config.json --init_checkpoint=/tmp/minilm/bert_model.ckpt "
     "--layers=-1,-2 --max_seq_length=32": ("tests/test_hf_parity.py::test_extract_features_matches_hf",),
     # WORKSPACE.md: pre-training data
+    "python run_scripts/convert_checkpoint.py --input=/tmp/pretraining_output --output_format=hf "
+    "--output_dir=/tmp/pretrained_hf":
+        ("tests/test_checkpoints.py::test_training_checkpoints_export_to_hf_and_back",),
     "python data_prep/prepare_corpus.py --input_format=wikiextractor "
     "--input_file='../shared/data/wikipedia_sample/wiki_0*' --output_file=/tmp/wiki.txt": _DATA_PREP,
     "python data_prep/prepare_corpus.py --task_name=CoLA --data_dir=../shared/data/glue/CoLA "
@@ -102,7 +105,8 @@ COMMANDS = {
     "TF_CONFIG='{\"cluster\":{\"worker\":[\"host1:12345\",\"host2:12345\"]},\"task\":{\"type\":"
     "\"worker\",\"index\":0}}' python run_scripts/run_pretraining.py ... "
     "--distribution_strategy=multi_worker_mirrored":
-        ("tests/test_training.py::test_multi_worker_mirrored_two_local_workers",),
+        ("tests/test_multiworker.py::"
+         "test_run_pretraining_two_workers_equal_two_mirrored_replicas",),
     "gcloud compute tpus tpu-vm create bert-pt --zone=us-central2-b --accelerator-type=v4-8 "
     "--version=tpu-vm-tf-2.20.0-pjrt": _TPU_PATH,
     "gcloud compute tpus tpu-vm ssh bert-pt --zone=us-central2-b": _TPU_PATH,
@@ -113,7 +117,7 @@ COMMANDS = {
     "--vocab_file=vocab.txt --max_seq_length=128 --max_predictions_per_seq=20": _TPU_WALKTHROUGH,
     "python run_scripts/run_pretraining.py --use_tpu --tpu_name=local "
     "--bert_config_file=gs://$BUCKET/bert_base/bert_config.json "
-    "--input_file='gs://'$BUCKET'/pt/tf_examples-*' --output_dir=gs://$BUCKET/pt_out --do_train "
+    "--input_file='gs://'$BUCKET'/pt/tf_examples*' --output_dir=gs://$BUCKET/pt_out --do_train "
     "--do_eval --train_batch_size=256 --max_seq_length=128 --max_predictions_per_seq=20 "
     "--num_train_steps=1000000 --num_warmup_steps=10000 --learning_rate=1e-4 "
     "--mixed_precision=bfloat16 --steps_per_loop=1000 --save_checkpoints_steps=5000":
@@ -126,6 +130,15 @@ COMMANDS = {
     "--bert_config_file=$BERT_DIR/bert_config.json --init_checkpoint=$BERT_DIR/bert_model.ckpt "
     "--max_seq_length=128 --train_batch_size=32 --learning_rate=2e-5 --num_train_epochs=3.0 "
     "--output_dir=/tmp/mrpc_output": _CLASSIFIER,
+    "python run_scripts/export_savedmodel.py --export_type=squad --vocab_file=$BERT_DIR/vocab.txt "
+    "--bert_config_file=/tmp/squad_output/bert_config.json --init_checkpoint=/tmp/squad_output "
+    "--max_seq_length=384 --export_dir=/tmp/squad_savedmodel":
+        ("tests/test_serving.py::test_squad_export_logits_and_answer",),
+    "python run_scripts/export_savedmodel.py --export_type=ner ... --init_checkpoint=/tmp/ner_output":
+        ("tests/test_serving.py::test_ner_export_tags_each_word_at_its_first_wordpiece",),
+    "python run_scripts/export_savedmodel.py --export_type=encoder ... "
+    "--init_checkpoint=$BERT_DIR/bert_model.ckpt":
+        ("tests/test_serving.py::test_encoder_export_equals_the_encoder",),
     "python run_scripts/export_savedmodel.py --task_name=MRPC --vocab_file=$BERT_DIR/vocab.txt "
     "--bert_config_file=/tmp/mrpc_output/bert_config.json --init_checkpoint=/tmp/mrpc_output "
     "--max_seq_length=128 --export_dir=/tmp/mrpc_savedmodel": _EXPORT,
