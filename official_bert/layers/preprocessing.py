@@ -152,16 +152,23 @@ def _keep_first(ragged, lengths):
   return tf.ragged.boolean_mask(ragged, keep)
 
 
+class _StringLayer(keras.layers.Layer):
+  """A layer without weights that takes strings (and may return ragged tensors)."""
+
+  def __init__(self, **kwargs):
+    kwargs.setdefault("trainable", False)
+    super().__init__(**kwargs)
+    # Keep Keras from converting or checking the arguments.
+    self._convert_input_args = False
+    self._allow_non_tensor_positional_args = True
+
+
 @keras.saving.register_keras_serializable(package="official_bert")
-class BertTokenizerLayer(keras.layers.Layer):
+class BertTokenizerLayer(_StringLayer):
   """Strings [B] -> wordpiece ids [B, (T)] (a RaggedTensor), identical to GR's FullTokenizer."""
 
   def __init__(self, vocab_file, do_lower_case=True, max_input_chars_per_word=200, **kwargs):
-    kwargs.setdefault("trainable", False)
     super().__init__(**kwargs)
-    # Strings in, ragged out: keep Keras from converting or checking the arguments.
-    self._convert_input_args = False
-    self._allow_non_tensor_positional_args = True
     self.vocab_file = vocab_file
     self.do_lower_case = do_lower_case
     self.max_input_chars_per_word = max_input_chars_per_word
@@ -229,7 +236,7 @@ class BertTokenizerLayer(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="official_bert")
-class BertPreprocessor(keras.layers.Layer):
+class BertPreprocessor(_StringLayer):
   """One or two string tensors [B] -> {"input_ids", "input_mask", "segment_ids"}, each [B, S] int32.
 
   As GR's run_classifier.convert_single_example: "[CLS] a [SEP]" or "[CLS] a [SEP] b [SEP]", the
@@ -238,10 +245,7 @@ class BertPreprocessor(keras.layers.Layer):
   """
 
   def __init__(self, vocab_file, do_lower_case=True, seq_length=128, **kwargs):
-    kwargs.setdefault("trainable", False)
     super().__init__(**kwargs)
-    self._convert_input_args = False
-    self._allow_non_tensor_positional_args = True
     self.vocab_file = vocab_file
     self.do_lower_case = do_lower_case
     self.seq_length = seq_length
