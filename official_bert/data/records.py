@@ -56,6 +56,17 @@ def pad_to_batch(batch, batch_size):
   return out
 
 
+def trim_padding(batch):
+  """Cuts a batch's [B, S] features to its longest real sequence, [B, S'] with S' <= S.
+
+  Exact for the encoder: padded keys get -10000 before the softmax, whose exp is 0 in float32,
+  so no real token's output depends on how much padding follows it.
+  """
+  longest = tf.reduce_max(tf.reduce_sum(batch["input_mask"], axis=1))
+  return {k: (v[:, :longest] if k in ("input_ids", "input_mask", "segment_ids") else v)
+          for k, v in batch.items()}
+
+
 def eval_batches(dataset, batch_size):
   """Decoded records -> batches of `batch_size` in order, the last one padded and marked."""
   return dataset.map(mark_real).batch(batch_size).map(lambda b: pad_to_batch(b, batch_size))

@@ -26,17 +26,6 @@ def classification_loss(features, logits, is_regression=False):
 # ---------------------------------------------------------------------------- input
 
 
-def trim_padding(batch):
-  """Cuts a batch's [B, S] features to its longest real sequence, [B, S'] with S' <= S.
-
-  Exact for the encoder: padded keys get -10000 before the softmax, whose exp is 0 in float32,
-  so no real token's output depends on how much padding follows it.
-  """
-  longest = tf.reduce_max(tf.reduce_sum(batch["input_mask"], axis=1))
-  return {k: (v[:, :longest] if k in ("input_ids", "input_mask", "segment_ids") else v)
-          for k, v in batch.items()}
-
-
 def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regression=False,
                        shuffle_buffer_size=100, seed=None, input_context=None,
                        dynamic_padding=False):
@@ -64,7 +53,7 @@ def file_based_dataset(input_file, seq_length, batch_size, is_training, is_regre
     d = records.eval_dataset(input_file, lambda r: records.decode(r, spec), batch_size,
                              input_context)
   if dynamic_padding:
-    d = d.map(trim_padding)
+    d = d.map(records.trim_padding)
   return d.prefetch(tf.data.AUTOTUNE)
 
 
