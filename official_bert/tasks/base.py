@@ -33,11 +33,14 @@ def global_step(output_dir):
   return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
-def predict_real(strategy, dataset_fn, model, predict_fn, keep_features=()):
+def predict_real(strategy, dataset_fn, model, predict_fn, keep_features=(), num_examples=None,
+                 global_batch=None, name="predict"):
   """loop.predict over eval batches (records.eval_dataset) -> {name: numpy array} of the real
-  rows only, in file order."""
+  rows only, in file order. num_examples and global_batch give the progress lines a total."""
+  num_batches = -(-num_examples // global_batch) if num_examples and global_batch else None
   batches = list(loop.predict(strategy, dataset_fn, model, predict_fn=predict_fn,
-                              keep_features=tuple(keep_features) + (records.IS_REAL,)))
+                              keep_features=tuple(keep_features) + (records.IS_REAL,),
+                              num_batches=num_batches, batch_size=global_batch, name=name))
   out = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
   real = out.pop(records.IS_REAL).astype(bool)
   return {k: v[real] for k, v in out.items()}

@@ -156,7 +156,8 @@ class ClassificationTask:
     out = base.predict_real(
         strategy, self._dataset_fn(path, global_batch, False), model,
         predict_fn=lambda f, logits: {"logits": tf.cast(logits, tf.float32)},
-        keep_features=("label_ids",))
+        keep_features=("label_ids",), num_examples=len(examples), global_batch=global_batch,
+        name=name)
     assert len(out["logits"]) == len(examples), (len(out["logits"]), len(examples))
     return examples, out
 

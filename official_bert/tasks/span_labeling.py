@@ -354,7 +354,7 @@ class SpanLabelingTask:
         strategy, self._dataset_fn(path, global_batch, False), model,
         predict_fn=lambda f, o: {k: tf.cast(o[k], tf.float32)
                                  for k in ("start_logits", "end_logits")},
-        keep_features=("unique_ids",))
+        keep_features=("unique_ids",), num_examples=len(features), global_batch=global_batch)
     results = [RawResult(int(u), s, e) for u, s, e in
                zip(out["unique_ids"], out["start_logits"], out["end_logits"])]
     files = {name: os.path.join(c.output_dir, f"{name}.json")

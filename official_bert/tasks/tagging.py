@@ -175,7 +175,8 @@ class TaggingTask:
     record_file = os.path.join(c.output_dir, f"{split}.tf_record")
     tagging.write_features(features, record_file)
     out = base.predict_real(strategy, self._dataset_fn(record_file, global_batch, False), model,
-                            predict_outputs, keep_features=("unique_id",))
+                            predict_outputs, keep_features=("unique_id",),
+                            num_examples=len(features), global_batch=global_batch, name=split)
     predicted = dict(zip(out["unique_id"].tolist(), out["predicted_ids"]))
     tags = word_predictions(examples, features, predicted, self.label_list)
     tags = [tagging.from_bio(t, c.label_scheme) for t in tags]
