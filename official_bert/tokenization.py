@@ -47,7 +47,12 @@ flags.DEFINE_bool(
 
 def _preserve_unused_default(value):
   """The argument if given, else GR's --preserve_unused_tokens flag (parsed or not)."""
-  return flags.FLAGS["preserve_unused_tokens"].value if value is None else value
+  if value is not None:
+    return value
+  values = flags.FLAGS
+  # A process may have removed the flag again (tests that load several jobs do).
+  return "preserve_unused_tokens" in values and bool(values["preserve_unused_tokens"].value)
+
 
 _UNUSED_TOKEN_RE = re.compile(r"^\[unused\d+\]$")
 

@@ -132,9 +132,10 @@ def test_run_classifier_periodic_eval_keeps_the_best_checkpoint(tmp_path, uncase
   assert len({r["eval_loss"] for r in history}) == 3  # the choice was not a tie
   # Usage errors: one line, no traceback.
   bad = subprocess.run([sys.executable, os.path.join(root, "run_scripts", "run_classifier.py"),
-                        "--task_name=RTE", "--data_dir=x", f"--vocab_file={uncased_vocab}",
+                        "--task_name=RTE", f"--data_dir={tmp_path}",
+                        f"--vocab_file={uncased_vocab}",
                         f"--bert_config_file={config}", f"--output_dir={tmp_path / 'bad'}",
-                        "--do_train", "--keep_best_checkpoint"],
+                        "--max_seq_length=32", "--do_train", "--keep_best_checkpoint"],
                        capture_output=True, text=True, timeout=300, check=False,
                        env=dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2"))
   assert bad.returncode != 0 and "--eval_every_steps" in bad.stderr

@@ -51,7 +51,7 @@ def job(module, argv):
   print("DONE", module, flush=True)
 
 
-job("data_prep.create_pretraining_data", [
+job("official_bert.cli.create_pretraining_data", [
     f"--input_file={B}/corpus/*.txt", f"--output_file={B}/records/tf_examples.tfrecord",
     f"--vocab_file={B}/vocab.txt", "--max_seq_length=32", "--max_predictions_per_seq=5",
     "--dupe_factor=1"])
