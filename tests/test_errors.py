@@ -142,7 +142,9 @@ def test_atomic_dir_swaps_only_on_success(tmp_path):
 def test_signal_removes_the_partial_file(tmp_path, sig):
   import subprocess  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel
+  # Ctrl-C as in a terminal, even when this test runs in a background job (SIGINT ignored).
   code = (f"import os, signal, sys, time\nfrom official_bert import utils\n"
+          f"signal.signal(signal.SIGINT, signal.default_int_handler)\n"
           f"with utils.atomic_open({str(tmp_path / 'out.txt')!r}) as f:\n"
           f"  f.write('x'); print('WRITING', flush=True); time.sleep(60)\n")
   proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,

@@ -27,8 +27,10 @@ POSITIVE = {
 }
 # Flags that must be > 0 when set (their default None means "all" / "automatic").
 POSITIVE_IF_SET = {"steps_per_loop": "the steps per loop", "output_shards": "the shard count",
-                   "num_workers": "the worker count", "max_train_examples": "the example count"}
+                   "max_train_examples": "the example count"}
+# (--num_workers=0: one worker per core.)
 NON_NEGATIVE = {"num_warmup_steps": "the warm-up steps", "num_train_steps": "the training steps",
+                "num_workers": "the worker count",
                 "doc_stride": "the window stride", "num_train_epochs": "the epoch count"}
 # name -> (low, high, low inclusive?)
 RANGES = {"warmup_proportion": (0.0, 1.0, True), "masked_lm_prob": (0.0, 1.0, False),
