@@ -565,6 +565,7 @@ def convert(input_path, output_format, output_dir, input_format=None, bert_confi
   number of variables written.
   """
   from official_bert import presets  # pylint: disable=import-outside-toplevel
+  from official_bert.data import classifier  # pylint: disable=import-outside-toplevel
   if output_format not in OUTPUT_FORMATS:
     raise ValueError(f"output format {output_format!r}: one of {OUTPUT_FORMATS}")
   path = resolve_pretrained(input_path)
@@ -599,6 +600,9 @@ def convert(input_path, output_format, output_dir, input_format=None, bert_confi
   if vocab:
     with atomic_path(os.path.join(output_dir, "vocab.txt")) as tmp:
       tf.io.gfile.copy(vocab, tmp, overwrite=True)
+  pooling = classifier.folder_pooling(folder)
+  if pooling:  # e.g. sentence-transformers' mean pooling: run_classifier's default for this model
+    classifier.record_pooling(output_dir, pooling)
   logging.info("Wrote %d variables (%s, read as %s) to %s", len(weights), output_format, fmt,
                output_dir)
   return len(weights)

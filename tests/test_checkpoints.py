@@ -175,10 +175,13 @@ def test_convert_cli_minilm_round_trip(tmp_path):
                   "--output_format=tf1", f"--output_dir={tmp_path}/tf1"], check=True, env=env)
   assert sorted(os.listdir(tmp_path / "tf1")) == [
       "bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index",
-      "vocab.txt"]
+      "classifier_pooling.txt", "vocab.txt"]
+  # The package's 1_Pooling/config.json says mean pooling; the record follows the weights.
+  assert (tmp_path / "tf1" / "classifier_pooling.txt").read_text() == "mean\n"
   subprocess.run([sys.executable, script, "--input_format=tf1",
                   f"--input={tmp_path}/tf1/bert_model.ckpt", "--output_format=hf",
                   f"--output_dir={tmp_path}/hf"], check=True, env=env)
+  assert (tmp_path / "hf" / "classifier_pooling.txt").read_text() == "mean\n"
   from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
   original = load_file(checkpoints.minilm_files()["weights"])
   again = load_file(str(tmp_path / "hf" / "model.safetensors"))

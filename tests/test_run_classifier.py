@@ -185,8 +185,21 @@ def test_stsb_regression_and_mnli_eval_only_from_tf1_checkpoint(setup):
 
 def test_mean_pooling_is_recorded_and_a_contradicting_flag_stops(setup):
   d, config, vocab = setup
-  _run(_flags(setup, "RTE", "RTE", "mean", "--do_train", "--do_predict", "--train_batch_size=2",
-              "--num_train_epochs=1", "--classifier_pooling=mean"))
+  # The initial checkpoint sits in a sentence-transformers folder whose Pooling module says mean
+  # (as all-MiniLM-L6-v2's): without --classifier_pooling, training uses and records mean.
+  from official_bert import checkpoints, configs, encoder  # pylint: disable=import-outside-toplevel
+  bert = encoder.BertModel(configs.BertConfig.from_json_file(config))
+  bert.build()
+  st = d / "st_checkpoint"
+  prefix = checkpoints.write_tf1(checkpoints.get_weights(bert), str(st / "bert_model.ckpt"))
+  (st / "modules.json").write_text(json.dumps(
+      [{"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+  (st / "1_Pooling").mkdir()
+  (st / "1_Pooling" / "config.json").write_text(json.dumps(
+      {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}))
+  res = _run(_flags(setup, "RTE", "RTE", "mean", "--do_train", "--do_predict",
+                    "--train_batch_size=2", "--num_train_epochs=1", f"--init_checkpoint={prefix}"))
+  assert "Classifier pooling: mean" in res.stderr
   out = d / "mean"
   assert (out / classifier.POOLING_FILE).read_text().strip() == "mean"
   assert classifier.resolve_pooling(str(out), None) == "mean"

@@ -25,7 +25,7 @@ from official_bert.training import distribute, summaries
 # ---- GR's flags (bert_config_file, output_dir, init_checkpoint, do_train, train_batch_size,
 # learning_rate, save_checkpoints_steps, iterations_per_loop, use_tpu and the TPU flags come from
 # common_flags, with the distribution / precision / jit flags shared with run_pretraining).
-common_flags.define_common_flags()
+common_flags.define_common_flags(adam_bias_correction=True)
 common_flags.define_finetuning_flags(max_seq_length=128)
 common_flags.define_eval_flags()
 common_flags.define_predict_flags()
@@ -41,10 +41,11 @@ flags.DEFINE_integer("shuffle_buffer_size", 100, "Training shuffle buffer, in ex
                      "100). Use at least the train set size for a full shuffle.")
 flags.DEFINE_string("xnli_language", "zh", "Language of XNLI (GR: zh).")
 flags.DEFINE_enum("classifier_pooling", None, models.BertClassifier.POOLINGS,
-                  "cls: GR's pooled [CLS] output (default). mean: the mean of the final hidden "
-                  "states over real tokens (how sentence-transformers checkpoints such as "
-                  "all-MiniLM-L6-v2 were trained). Recorded in output_dir by training; eval, "
-                  "predict and export_savedmodel read it from there.")
+                  "cls: GR's pooled [CLS] output. mean: the mean of the final hidden states "
+                  "over real tokens. Default: what --init_checkpoint records (a "
+                  "sentence-transformers Pooling config, e.g. all-MiniLM-L6-v2's mean, or "
+                  "the record convert_checkpoint copies), else cls. Recorded in output_dir by "
+                  "training; eval, predict and export_savedmodel read it from there.")
 flags.DEFINE_bool("dynamic_padding", False, "Cut each batch to its longest sequence instead of "
                   "--max_seq_length (same outputs; faster on CPU/GPU when most sequences are "
                   "short). Not with --use_tpu or --jit_compile, which need one static shape.")
@@ -58,7 +59,7 @@ def task_config():
       max_seq_length=FLAGS.max_seq_length, xnli_language=FLAGS.xnli_language,
       pooling=FLAGS.classifier_pooling, max_train_examples=FLAGS.max_train_examples,
       shuffle_buffer_size=FLAGS.shuffle_buffer_size, dynamic_padding=FLAGS.dynamic_padding,
-      seed=FLAGS.seed)
+      seed=FLAGS.seed, checkpoint_pooling=classifier.checkpoint_pooling(FLAGS.init_checkpoint))
 
 
 def _best_metric(processor):

@@ -503,19 +503,64 @@ def name_to_features(seq_length, is_regression=False):
 POOLING_FILE = "classifier_pooling.txt"
 
 
-def resolve_pooling(model_dir, flag_value, flag_name="classifier_pooling"):
-  """The pooling a fine-tuned model in `model_dir` needs: the value recorded there by training
-  (`classifier_pooling.txt`), else `flag_value`, else "cls". A flag that contradicts the record
-  is an error (the outputs would be silently wrong)."""
+# sentence-transformers' Pooling module config keys -> our pooling (the ones BertClassifier has).
+_ST_POOLING_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
+
+
+def _recorded_pooling(model_dir):
   path = os.path.join(model_dir, POOLING_FILE)
-  recorded = None
-  if tf.io.gfile.exists(path):
-    with tf.io.gfile.GFile(path, "r") as f:
-      recorded = f.read().strip()
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path, "r") as f:
+    return f.read().strip() or None
+
+
+def folder_pooling(folder):
+  """The pooling a checkpoint folder says its model was trained with, or None: a
+  sentence-transformers Pooling module (modules.json, else 1_Pooling/config.json) with exactly
+  one mode we have, else the `classifier_pooling.txt` that convert_checkpoint or a fine-tuning
+  run writes."""
+  pooling_dir = "1_Pooling"
+  modules = os.path.join(folder, "modules.json")
+  if tf.io.gfile.exists(modules):
+    with tf.io.gfile.GFile(modules) as f:
+      pooling_dir = next((m.get("path", "") for m in json.load(f)
+                          if m.get("type", "").endswith("models.Pooling")), pooling_dir)
+  config = os.path.join(folder, pooling_dir, "config.json")
+  if tf.io.gfile.exists(config):
+    with tf.io.gfile.GFile(config) as f:
+      modes = {k for k, v in json.load(f).items() if k.startswith("pooling_mode_") and v is True}
+    if len(modes) == 1 and next(iter(modes)) in _ST_POOLING_MODES:
+      return _ST_POOLING_MODES[modes.pop()]
+    logging.warning("%s: pooling %s; the classifier head has only %s", config, sorted(modes),
+                    sorted(_ST_POOLING_MODES.values()))
+    return None
+  return _recorded_pooling(folder)
+
+
+def checkpoint_pooling(init_checkpoint):
+  """folder_pooling of the folder an --init_checkpoint (pip: package, preset name, folder or
+  checkpoint prefix) lives in; None when it records none."""
+  if not init_checkpoint:
+    return None
+  from official_bert import checkpoints  # pylint: disable=import-outside-toplevel
+  path = checkpoints.resolve_pretrained(init_checkpoint)
+  folder = path if tf.io.gfile.isdir(path) and not tf.io.gfile.exists(path + ".index") else (
+      os.path.dirname(path))
+  return folder_pooling(folder)
+
+
+def resolve_pooling(model_dir, flag_value, flag_name="classifier_pooling", checkpoint=None):
+  """The pooling a fine-tuned model in `model_dir` needs: the value recorded there by training
+  (`classifier_pooling.txt`), else `flag_value`, else `checkpoint` (what the initial checkpoint
+  was trained with: checkpoint_pooling), else "cls" (GR's). A flag that contradicts the record
+  is an error (the outputs would be silently wrong)."""
+  recorded = _recorded_pooling(model_dir)
   if recorded and flag_value and recorded != flag_value:
+    path = os.path.join(model_dir, POOLING_FILE)
     raise ValueError(f"--{flag_name}={flag_value}, but the model in {model_dir} was trained with "
                      f"{recorded!r} ({path}): pass --{flag_name}={recorded} or leave it unset")
-  return recorded or flag_value or "cls"
+  return recorded or flag_value or checkpoint or "cls"
 
 
 def record_pooling(model_dir, pooling):

@@ -96,11 +96,12 @@ class ClassificationConfig:
   do_lower_case: bool = True
   max_seq_length: int = 128
   xnli_language: str = "zh"
-  pooling: Optional[str] = None  # None: the one recorded in output_dir, else "cls"
+  pooling: Optional[str] = None  # None: output_dir's record, else checkpoint_pooling, else cls
   max_train_examples: Optional[int] = None
   shuffle_buffer_size: int = 100
   dynamic_padding: bool = False
   seed: int = 12345
+  checkpoint_pooling: Optional[str] = None  # what the initial checkpoint records
 
 
 class ClassificationTask:
@@ -116,7 +117,10 @@ class ClassificationTask:
     self.tokenizer = tokenization.FullTokenizer(config.vocab_file, config.do_lower_case)
     self.tok_id = {"vocab_file": os.path.abspath(config.vocab_file),
                    "do_lower_case": config.do_lower_case}
-    self.pooling = classifier.resolve_pooling(config.output_dir, config.pooling)
+    self.pooling = classifier.resolve_pooling(config.output_dir, config.pooling,
+                                              checkpoint=config.checkpoint_pooling)
+    logging.info("Classifier pooling: %s (--classifier_pooling=%s, initial checkpoint records "
+                 "%s)", self.pooling, config.pooling, config.checkpoint_pooling)
     self.loop_task = loop.Task(
         build_model=lambda: models.BertClassifier(bert_config, num_labels, pooling=self.pooling),
         loss_fn=lambda f, logits: classification_loss(f, logits, self.is_regression),
