@@ -84,7 +84,8 @@ def train(rows, *, max_seq_length, batch_size=32, learning_rate=5e-5, epochs=1.0
                            {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate)
   steps = int(len(loader) * epochs)
   sched = transformers.get_linear_schedule_with_warmup(opt, int(0.1 * steps), steps)
-  log = open(log_file, "w", encoding="utf-8") if log_file else None  # pylint: disable=consider-using-with
+  log = (open(log_file, "w", encoding="utf-8", buffering=1)  # pylint: disable=consider-using-with
+         if log_file else None)
   start, cpu, step = time.perf_counter(), time.process_time(), 0
   while step < steps:
     for batch in loader:
@@ -96,14 +97,14 @@ def train(rows, *, max_seq_length, batch_size=32, learning_rate=5e-5, epochs=1.0
       opt.zero_grad()
       step += 1
       if log:
-        log.write(json.dumps(dict(step=step, loss=float(loss),
+        log.write(json.dumps(dict(step=step, loss=loss.item(),
                                   learning_rate=sched.get_last_lr()[0])) + "\n")
       if step >= steps:
         break
   if log:
     log.close()
   stats = dict(train_s=time.perf_counter() - start, train_cpu_s=time.process_time() - cpu,
-               steps=steps, loss=float(loss))
+               steps=steps, loss=loss.item())
   return model, tok, stats
 
 
