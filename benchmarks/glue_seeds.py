@@ -198,8 +198,9 @@ def read_records(path):
 
 def _fmt(values):
   mean = statistics.mean(values)
-  std = statistics.stdev(values) if len(values) > 1 else float("nan")
-  return f"{mean:6.2f} ± {std:4.2f} [{min(values):.2f}-{max(values):.2f}]"
+  if len(values) == 1:
+    return f"{mean:.2f} (one seed)"
+  return f"{mean:.2f} ± {statistics.stdev(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
 def table(records):
