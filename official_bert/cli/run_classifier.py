@@ -25,7 +25,7 @@ from official_bert.training import distribute, summaries
 # ---- GR's flags (bert_config_file, output_dir, init_checkpoint, do_train, train_batch_size,
 # learning_rate, save_checkpoints_steps, iterations_per_loop, use_tpu and the TPU flags come from
 # common_flags, with the distribution / precision / jit flags shared with run_pretraining).
-common_flags.define_common_flags(adam_bias_correction=True)
+common_flags.define_common_flags()
 common_flags.define_finetuning_flags(max_seq_length=128)
 common_flags.define_eval_flags()
 common_flags.define_predict_flags()

@@ -45,7 +45,7 @@ flags.DEFINE_integer("doc_stride", 0,
 
 ## Model and run: GR's shared flags (bert_config_file, init_checkpoint, output_dir, do_train,
 ## train_batch_size, learning_rate, save_checkpoints_steps, TPU, distribution, precision, ...).
-common_flags.define_common_flags(adam_bias_correction=True)
+common_flags.define_common_flags()
 common_flags.define_finetuning_flags(max_seq_length=128)
 common_flags.define_eval_flags()
 common_flags.define_periodic_eval_flags("eval_f1")

@@ -27,7 +27,7 @@ from official_bert.tasks import span_labeling
 # learning_rate, save_checkpoints_steps, iterations_per_loop, use_tpu and the TPU flags,
 # do_predict and predict_batch_size come from common_flags, with the distribution / precision /
 # jit flags shared by every run script).
-common_flags.define_common_flags(adam_bias_correction=True)
+common_flags.define_common_flags()
 common_flags.define_finetuning_flags(max_seq_length=384)
 common_flags.define_predict_flags()
 common_flags.define_periodic_eval_flags("f1")
