@@ -428,6 +428,29 @@ def test_training_checkpoint_exports_to_keras_hub_and_back(trained, tmp_path):
   _assert_same({n: v for n, v in trained["pretrain"].items() if n.startswith("bert/")}, weights)
 
 
+def test_training_checkpoint_exports_gr_tokenizer_to_keras_hub(trained, tmp_path):
+  """--keras_hub_gr_tokenizer (WORKSPACE.md's command) writes GRBertTokenizer, which keras-hub's
+  from_preset loads once official_bert.keras_hub_tokenizer is imported; refused elsewhere."""
+  import keras_hub  # pylint: disable=import-outside-toplevel
+  from official_bert import keras_hub_tokenizer  # pylint: disable=import-outside-toplevel
+  _converted(f"--input={trained['root']}/pretrain", "--output_format=keras_hub",
+             "--keras_hub_gr_tokenizer", f"--output_dir={tmp_path}/kh")
+  with open(tmp_path / "kh" / "tokenizer.json", encoding="utf-8") as f:
+    saved = json.load(f)
+  assert saved["registered_name"] == "official_bert>GRBertTokenizer"
+  assert saved["config"]["lowercase"] is True
+  tokenizer = keras_hub.models.BertTokenizer.from_preset(str(tmp_path / "kh"))
+  assert isinstance(tokenizer, keras_hub_tokenizer.GRBertTokenizer)
+  vocab = (tmp_path / "kh" / "vocab.txt").read_text().split()
+  assert np.asarray(tokenizer("W3 w40")).tolist() == [vocab.index("w3"), vocab.index("w40")]
+  refused = _convert(f"--input={trained['root']}/pretrain", "--output_format=hf",
+                     "--keras_hub_gr_tokenizer", f"--output_dir={tmp_path}/hf")
+  assert refused.returncode != 0
+  assert refused.stderr.strip().splitlines()[-1].count("--keras_hub_gr_tokenizer") == 1
+  assert "Traceback" not in refused.stderr
+  assert not (tmp_path / "hf").exists()
+
+
 def test_training_checkpoint_exports_to_gr_tf1(trained, tmp_path):
   """model.ckpt-N -> GR's TF1 layout -> GR's own modeling.py computes our encoder's output."""
   work = tmp_path / "tf1"
