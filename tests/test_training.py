@@ -118,6 +118,7 @@ def test_mirrored_two_cpus_matches_one_device(records, tmp_path):
   two = np.load(tmp_path / "mirrored.npz")
   _assert_weights_close([one[k] for k in one.files], [two[k] for k in one.files], 1e-5)
   # 2 replicas with dropout, stopped after 2 steps and resumed to 4 == 4 straight steps.
+  assert "Resuming at step 2 of 4" in proc.stderr, proc.stderr[-3000:]
   straight, halfway, resumed = (_npz_list(tmp_path / f"{n}.npz")
                                 for n in ("straight", "halfway", "resumed"))
   _assert_weights_close(straight, resumed, 1e-6)

@@ -135,6 +135,8 @@ def _main(mode, pattern, out_dir):
     np.savez(os.path.join(out_dir, "one.npz"), *w1)
     np.savez(os.path.join(out_dir, "mirrored.npz"), *w2)
     # Resume: each replica's input position and dropout RNG state, the weights and the slots.
+    from absl import logging  # pylint: disable=import-outside-toplevel
+    logging.set_verbosity(logging.INFO)  # the test reads "Resuming at step 2 of 4"
     _, straight = run(mirrored, files, os.path.join(out_dir, "straight"), 4, dropout=0.1)
     resume_dir = os.path.join(out_dir, "resumed")
     _, halfway = run(mirrored, files, resume_dir, 2, total_steps=4, dropout=0.1)
