@@ -60,6 +60,11 @@ flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
 flags.DEFINE_enum("classifier_pooling", None, models.BertClassifier.POOLINGS,
                   "As in run_classifier; by default the value run_classifier recorded beside "
                   "the checkpoint (else cls).")
+flags.DEFINE_bool("jit_compile", False, "classifier: run the model under XLA in the export "
+                  "(one compile per batch size and length bucket at its first request; lower "
+                  "latency and higher throughput on CPU after that).")
+flags.DEFINE_integer("xla_bucket", 16, "With --jit_compile: each batch is cut to a multiple of "
+                     "this many tokens, so XLA compiles one program per bucket.")
 FLAGS = flags.FLAGS
 
 
@@ -98,7 +103,8 @@ def main(_):
     model = models.BertClassifier(config, num_labels, pooling=pooling)
     _restore(model, path)
     serving.export_classifier(model, *common, processor.is_regression,
-                              not processor.single_sentence, FLAGS.export_dir)
+                              not processor.single_sentence, FLAGS.export_dir,
+                              jit_compile=FLAGS.jit_compile, xla_bucket=FLAGS.xla_bucket)
 
 
 def run():
