@@ -15,6 +15,7 @@ import tensorflow_text as tf_text
 
 from official_bert.data import records
 from official_bert.layers import preprocessing
+from official_bert.training import progress
 from official_bert.utils import atomic_dir
 
 class _TextServer(tf.Module):
@@ -149,7 +150,16 @@ class TaggerServer(tf.Module):
     return {"words": words.to_tensor(default_value=""), "tags": tags}
 
 
-def _save(server, signatures, export_dir):
+def _save(server, signatures, export_dir, heartbeat=None):
+  """Traces the signatures, then writes the SavedModel; `heartbeat` (a progress.Heartbeat)
+  reports both stages (the save reuses the traces)."""
+  beat = heartbeat or progress.Heartbeat("export", interval_secs=0)
+  functions = list({id(f): f for f in signatures.values()}.values())  # aliases traced once
+  beat.stage("tracing signatures", total=len(functions))
+  for i, function in enumerate(functions):
+    function.get_concrete_function()
+    beat.update(i + 1)
+  beat.stage(f"writing SavedModel {export_dir}")
   # Written beside an existing export, which is replaced only once the new one is complete.
   with atomic_dir(export_dir) as tmp:
     tf.saved_model.save(server, tmp, signatures=signatures)
@@ -157,37 +167,38 @@ def _save(server, signatures, export_dir):
 
 
 def export_classifier(model, vocab_file, do_lower_case, max_seq_length, is_regression, pair,
-                      export_dir):
+                      export_dir, heartbeat=None):
   """Writes the SavedModel of a built, restored BertClassifier to export_dir (atomically)."""
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
   server = ClassifierServer(model, preprocessor, is_regression)
   _save(server, {"serving_default": server.sentence_pair if pair else server.single_sentence,
                  "single_sentence": server.single_sentence,
-                 "sentence_pair": server.sentence_pair}, export_dir)
+                 "sentence_pair": server.sentence_pair}, export_dir, heartbeat)
 
 
-def export_encoder(model, vocab_file, do_lower_case, max_seq_length, export_dir):
+def export_encoder(model, vocab_file, do_lower_case, max_seq_length, export_dir, heartbeat=None):
   """A BertModel (the `bert` encoder) as strings -> pooled_output / sequence_output."""
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
   server = EncoderServer(model, preprocessor)
   _save(server, {"serving_default": server.single_sentence,
                  "single_sentence": server.single_sentence,
-                 "sentence_pair": server.sentence_pair}, export_dir)
+                 "sentence_pair": server.sentence_pair}, export_dir, heartbeat)
 
 
 def export_span_labeler(model, vocab_file, do_lower_case, max_seq_length, export_dir,
-                        max_answer_length=30):
+                        max_answer_length=30, heartbeat=None):
   """A BertSpanLabeler (run_squad) as (question, context) -> logits and answer text."""
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
   server = SpanServer(model, preprocessor, max_answer_length)
-  _save(server, {"serving_default": server.answer}, export_dir)
+  _save(server, {"serving_default": server.answer}, export_dir, heartbeat)
 
 
-def export_tagger(model, vocab_file, do_lower_case, max_seq_length, label_list, export_dir):
+def export_tagger(model, vocab_file, do_lower_case, max_seq_length, label_list, export_dir,
+                  heartbeat=None):
   """A BertTokenClassifier (run_ner) as text -> per-word tags (label_list order: the model's)."""
   tokenizer = preprocessing.BertTokenizerLayer(vocab_file, do_lower_case)
   server = TaggerServer(model, tokenizer, label_list, max_seq_length)
-  _save(server, {"serving_default": server.tag}, export_dir)
+  _save(server, {"serving_default": server.tag}, export_dir, heartbeat)
 
 
 def load(export_dir):

@@ -18,6 +18,8 @@ from official_bert import checkpoints
 from official_bert import cli
 from official_bert import errors
 from official_bert import presets
+from official_bert.cli import common_flags
+from official_bert.training import progress
 
 INPUT_FORMATS = ["tf1", "tf2", "hf", "keras_hub", "keras"]
 
@@ -39,14 +41,17 @@ flags.DEFINE_bool("do_lower_case", None,
                   "tokenizer.json, a GR folder named uncased_* / cased_*), else True.")
 flags.DEFINE_enum("output_format", None, list(checkpoints.OUTPUT_FORMATS), "Format to write.")
 flags.DEFINE_string("output_dir", None, "Directory for the weights, config and vocab.")
+common_flags.define_progress_flag()
 FLAGS = flags.FLAGS
 
 
 def main(_):
   try:
-    checkpoints.convert(FLAGS.input, FLAGS.output_format, FLAGS.output_dir,
-                        input_format=FLAGS.input_format, bert_config_file=FLAGS.bert_config_file,
-                        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+    with progress.Heartbeat("convert_checkpoint", FLAGS.progress_interval_secs) as beat:
+      checkpoints.convert(FLAGS.input, FLAGS.output_format, FLAGS.output_dir,
+                          input_format=FLAGS.input_format,
+                          bert_config_file=FLAGS.bert_config_file, vocab_file=FLAGS.vocab_file,
+                          do_lower_case=FLAGS.do_lower_case, heartbeat=beat)
   except (FileNotFoundError, presets.PresetError, checkpoints.CheckpointMismatchError) as e:
     # The user's input is wrong: one line (cli's convention) naming the flag.
     first, *rest = str(e).splitlines()
