@@ -150,10 +150,15 @@ class TaggerServer(tf.Module):
     return {"words": words.to_tensor(default_value=""), "tags": tags}
 
 
-def _save(server, signatures, export_dir, heartbeat=None):
-  """Traces the signatures, then writes the SavedModel; `heartbeat` (a progress.Heartbeat)
-  reports both stages (the save reuses the traces)."""
+def _stage(heartbeat, what):
+  """Starts stage `what` of `heartbeat` (a progress.Heartbeat; None: a line per stage only)."""
   beat = heartbeat or progress.Heartbeat("export", interval_secs=0)
+  beat.stage(what)
+  return beat
+
+
+def _save(server, signatures, export_dir, beat):
+  """Traces the signatures, then writes the SavedModel (reusing the traces)."""
   functions = list({id(f): f for f in signatures.values()}.values())  # aliases traced once
   beat.stage("tracing signatures", total=len(functions))
   for i, function in enumerate(functions):
@@ -169,36 +174,40 @@ def _save(server, signatures, export_dir, heartbeat=None):
 def export_classifier(model, vocab_file, do_lower_case, max_seq_length, is_regression, pair,
                       export_dir, heartbeat=None):
   """Writes the SavedModel of a built, restored BertClassifier to export_dir (atomically)."""
+  beat = _stage(heartbeat, f"building the tokenizer {vocab_file}")
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
   server = ClassifierServer(model, preprocessor, is_regression)
   _save(server, {"serving_default": server.sentence_pair if pair else server.single_sentence,
                  "single_sentence": server.single_sentence,
-                 "sentence_pair": server.sentence_pair}, export_dir, heartbeat)
+                 "sentence_pair": server.sentence_pair}, export_dir, beat)
 
 
 def export_encoder(model, vocab_file, do_lower_case, max_seq_length, export_dir, heartbeat=None):
   """A BertModel (the `bert` encoder) as strings -> pooled_output / sequence_output."""
+  beat = _stage(heartbeat, f"building the tokenizer {vocab_file}")
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
   server = EncoderServer(model, preprocessor)
   _save(server, {"serving_default": server.single_sentence,
                  "single_sentence": server.single_sentence,
-                 "sentence_pair": server.sentence_pair}, export_dir, heartbeat)
+                 "sentence_pair": server.sentence_pair}, export_dir, beat)
 
 
 def export_span_labeler(model, vocab_file, do_lower_case, max_seq_length, export_dir,
                         max_answer_length=30, heartbeat=None):
   """A BertSpanLabeler (run_squad) as (question, context) -> logits and answer text."""
+  beat = _stage(heartbeat, f"building the tokenizer {vocab_file}")
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
   server = SpanServer(model, preprocessor, max_answer_length)
-  _save(server, {"serving_default": server.answer}, export_dir, heartbeat)
+  _save(server, {"serving_default": server.answer}, export_dir, beat)
 
 
 def export_tagger(model, vocab_file, do_lower_case, max_seq_length, label_list, export_dir,
                   heartbeat=None):
   """A BertTokenClassifier (run_ner) as text -> per-word tags (label_list order: the model's)."""
+  beat = _stage(heartbeat, f"building the tokenizer {vocab_file}")
   tokenizer = preprocessing.BertTokenizerLayer(vocab_file, do_lower_case)
   server = TaggerServer(model, tokenizer, label_list, max_seq_length)
-  _save(server, {"serving_default": server.tag}, export_dir, heartbeat)
+  _save(server, {"serving_default": server.tag}, export_dir, beat)
 
 
 def load(export_dir):
