@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -176,14 +177,25 @@ def test_convert_cli_minilm_round_trip(tmp_path):
   assert sorted(os.listdir(tmp_path / "tf1")) == [
       "bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index",
       "vocab.txt"]
-  subprocess.run([sys.executable, script, "--input_format=tf1",
-                  f"--input={tmp_path}/tf1/bert_model.ckpt", "--output_format=hf",
-                  f"--output_dir={tmp_path}/hf"], check=True, env=env)
+  back = subprocess.run([sys.executable, script, "--input_format=tf1",
+                         f"--input={tmp_path}/tf1/bert_model.ckpt", "--output_format=hf",
+                         f"--output_dir={tmp_path}/hf", "--progress_interval_secs=0.05"],
+                        env=env, capture_output=True, text=True)
+  assert back.returncode == 0, back.stderr[-3000:]
+  # Stage lines (elapsed, the variables checked so far), the heartbeat's last line last.
+  stages = re.findall(r"convert_checkpoint: (.+?) elapsed [\dhms]+ \(stage [\dhms]+\)",
+                      back.stderr)
+  assert stages[0] == f"reading tf1 weights {tmp_path}/tf1/bert_model.ckpt", stages
+  checking = [s for s in stages if s.startswith("checking the variables against the model ")]
+  assert stages[-1] == f"writing HF safetensors {tmp_path}/hf", stages
+  logged = [line for line in back.stderr.splitlines() if re.match(r"[IWE]\d{4} ", line)]
+  assert "convert_checkpoint: finished in " in logged[-1], logged[-3:]
   from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
   original = load_file(checkpoints.minilm_files()["weights"])
   again = load_file(str(tmp_path / "hf" / "model.safetensors"))
   original.pop("embeddings.position_ids", None)
   assert sorted(original) == sorted(again)
+  assert checking[0].endswith(f" 0/{len(original)}"), checking  # every variable is counted
   for k in original:
     assert np.array_equal(original[k], again[k]), k
 
