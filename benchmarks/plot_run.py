@@ -84,6 +84,9 @@ def plot(run_dirs, output_file, metrics=None, title=None):
     for m in shown:
       steps, vals = zip(*ev[m])
       ax_eval.plot(steps, vals, marker="o", label=f"{name} {m}" if len(runs) > 1 else m)
+      # The last value in figures: a single end-of-run evaluation is one dot otherwise.
+      ax_eval.annotate(f"{vals[-1]:.4g}", (steps[-1], vals[-1]), textcoords="offset points",
+                       xytext=(4, 4), fontsize=8)
     drawn[run_dir] = {"loss": losses, "learning_rate": ["learning_rate"] * ("learning_rate"
                                                                               in train),
                       "eval": shown}

@@ -83,10 +83,9 @@ def build_ours(batch, jit):
     model = task.build_model()
     opt = optimization.create_optimizer(1e-4, 10**6, 100)
     opt.build(model.trainable_variables)
-  ds = strategy.distribute_datasets_from_function(
-      lambda ctx: tf.data.Dataset.from_tensors(batch).repeat())
-  it = iter(ds)
-  train_loop = loop._make_train_loop(task, strategy, model, opt, settings)  # pylint: disable=protected-access
+  data = tf.data.Dataset.from_tensors(batch).repeat()
+  it = iter(strategy.distribute_datasets_from_function(lambda ctx: data))
+  train_loop = loop._make_train_loop(task, strategy, model, opt, settings, data.element_spec)  # pylint: disable=protected-access
 
   def run(n):
     float(train_loop(it, tf.constant(n, tf.int32))["loss"])

@@ -9,7 +9,9 @@ AdamWeightDecay and clip included), per config:
   finetuning   BertClassifier, 2 labels (GR's run_classifier step).
 FLOPs are counted analytically, a multiply-add = 2 FLOPs, training = 3 x forward (backward
 computes two products per forward one). Per token per layer: QKV and output projections 8 H^2,
-feed-forward 4 H I, attention scores and context 4 S H. Plus pooler 2 H^2 per sequence, MLM
+feed-forward 4 H I, attention scores and context 4 S H; in the last layer, which the heads read
+at [CLS] (and the masked positions) only, keys and values (4 H^2) for every token and the rest
+for those rows alone, as the model computes it. Plus pooler 2 H^2 per sequence, MLM
 head (2 H^2 + 2 H V) per predicted position, classifier 2 H L. Embedding lookups, softmax,
 LayerNorm, GELU, dropout and the optimizer update count 0 FLOPs (they cost time, not FLOPs):
 the fraction is what a perfect step would reach.
@@ -40,11 +42,20 @@ flags.DEFINE_bool("jit", False, "Measure the steps with jit_compile (XLA).")
 FLAGS = flags.FLAGS
 
 
+def _last_layer_rows(preds, kind):
+  # The heads read the last layer at [CLS] (and the masked positions) only, so the encoder runs
+  # its queries, output projection and feed-forward there alone (models.py); keys and values
+  # still cover every token.
+  return preds + 1 if kind == "pretraining" else 1
+
+
 def step_flops(config, seq, batch, preds, kind, num_labels=2):
   layers, h, _, inter = pretraining_bench.CONFIGS[config]
   tokens = seq * batch
+  rows = batch * _last_layer_rows(preds, kind)
   per_layer = tokens * (8 * h * h + 4 * h * inter + 4 * seq * h)
-  fwd = layers * per_layer + batch * 2 * h * h  # + pooler
+  last = tokens * 4 * h * h + rows * (4 * h * h + 4 * h * inter + 4 * seq * h)
+  fwd = (layers - 1) * per_layer + last + batch * 2 * h * h  # + pooler
   if kind == "pretraining":
     fwd += batch * preds * (2 * h * h + 2 * h * pretraining_bench.VOCAB) + batch * 2 * h * 2
   else:
@@ -57,8 +68,13 @@ def matmul_shapes(config, seq, batch, preds, kind):
   layers, h, heads, inter = pretraining_bench.CONFIGS[config]
   t = seq * batch
   d = h // heads
-  shapes = [(t, h, h, 4 * layers), (t, h, inter, layers), (t, inter, h, layers),
-            (seq, d, seq, batch * heads * layers), (seq, seq, d, batch * heads * layers)]
+  q = _last_layer_rows(preds, kind)
+  full = layers - 1
+  shapes = [(t, h, h, 4 * full), (t, h, inter, full), (t, inter, h, full),
+            (seq, d, seq, batch * heads * full), (seq, seq, d, batch * heads * full),
+            # the last layer: keys and values of every token, the rest at q rows per sequence
+            (t, h, h, 2), (batch * q, h, h, 2), (batch * q, h, inter, 1), (batch * q, inter, h, 1),
+            (q, d, seq, batch * heads), (q, seq, d, batch * heads)]
   if kind == "pretraining":
     shapes += [(batch * preds, h, h, 1), (batch * preds, h, pretraining_bench.VOCAB, 1)]
   return shapes
@@ -105,6 +121,7 @@ def build_finetuning(config, batch, jit):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import tempfile  # pylint: disable=import-outside-toplevel
   from official_bert import configs, models, optimization  # pylint: disable=import-outside-toplevel
+  from official_bert.tasks import classification  # pylint: disable=import-outside-toplevel
   from official_bert.training import loop  # pylint: disable=import-outside-toplevel
   layers, hidden, heads, inter = pretraining_bench.CONFIGS[config]
   cfg = configs.BertConfig(vocab_size=pretraining_bench.VOCAB, hidden_size=hidden,
@@ -113,8 +130,7 @@ def build_finetuning(config, batch, jit):
                            type_vocab_size=2)
   strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
   task = loop.Task(build_model=lambda: models.BertClassifier(cfg, 2),
-                   loss_fn=lambda f, logits: (models.classification_loss(logits, f["label_ids"]),
-                                              {}))
+                   loss_fn=classification.classification_loss)
   settings = loop.RunSettings(output_dir=tempfile.mkdtemp(), num_train_steps=10**6,
                               train_batch_size=FLAGS.batch_size, jit_compile=jit)
   with strategy.scope():
@@ -124,9 +140,9 @@ def build_finetuning(config, batch, jit):
     opt.build(model.trainable_variables)
   feats = {k: batch[k] for k in ("input_ids", "input_mask", "segment_ids")}
   feats["label_ids"] = batch["next_sentence_labels"][:, 0]
-  it = iter(strategy.distribute_datasets_from_function(
-      lambda ctx: tf.data.Dataset.from_tensors(feats).repeat()))
-  train_loop = loop._make_train_loop(task, strategy, model, opt, settings)  # pylint: disable=protected-access
+  ds = tf.data.Dataset.from_tensors(feats).repeat()
+  it = iter(strategy.distribute_datasets_from_function(lambda ctx: ds))
+  train_loop = loop._make_train_loop(task, strategy, model, opt, settings, ds.element_spec)  # pylint: disable=protected-access
   return lambda n: float(train_loop(it, tf.constant(n, tf.int32))["loss"]), model, opt
 
 

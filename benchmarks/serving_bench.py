@@ -8,13 +8,11 @@ does not depend on the head's values), written once as
   * HF files (checkpoints.write_hf + the package's tokenizer files), loaded by
     BertForSequenceClassification and served by pipeline("text-classification", top_k=None).
 Variants of ours (same weights; each loaded from its own SavedModel in a fresh process):
-  saved       what export_savedmodel writes: every request padded to --max_seq_length;
-  trimmed     the same graph, cut to the longest request of the batch before the encoder
-              (what HF's tokenizer does), a change to ClassifierServer._outputs;
-  trimmed_xla trimmed, the encoder under tf.function(jit_compile=True) (XLA; one compile per
-              (batch, length), so lengths are rounded up to a multiple of --xla_bucket);
+  saved       what export_savedmodel writes (each batch cut to its longest request);
+  saved_xla   export_savedmodel --jit_compile: the model under XLA, lengths rounded up to a
+              multiple of --xla_bucket (one compile per batch size and bucket);
   tflite_fp32 / tflite_int8  the encoder + head converted to TFLite (float, dynamic-range int8),
-              fed by the SavedModel's in-graph tokenizer; trimmed to the batch's longest request.
+              fed by a SavedModel of the same in-graph tokenizer, cut to the batch's longest request.
 Requests: the first pairs of MRPC dev.tsv. Batch 1: --requests calls one pair each, latency
 p50/p99 (ms). Batch 32: --batches calls of 32 pairs, pairs/s. Startup is not timed. Every
 variant's probabilities on the first 64 pairs must be within --tolerance of `saved` (asserted;
@@ -46,9 +44,9 @@ flags.DEFINE_integer("max_seq_length", 128, "max_seq_length of the export.")
 flags.DEFINE_integer("requests", 200, "Batch-1 requests per measurement.")
 flags.DEFINE_integer("batches", 12, "Batch-32 requests per measurement.")
 flags.DEFINE_integer("rounds", 3, "Alternating rounds.")
-flags.DEFINE_integer("xla_bucket", 16, "trimmed_xla: lengths rounded up to a multiple of this.")
+flags.DEFINE_integer("xla_bucket", 16, "saved_xla: lengths rounded up to a multiple of this.")
 flags.DEFINE_float("tolerance", 1e-3, "Max |probability difference| to the float SavedModel.")
-flags.DEFINE_list("variants", ["saved", "trimmed", "trimmed_xla", "tflite_fp32", "tflite_int8"],
+flags.DEFINE_list("variants", ["saved", "saved_xla", "tflite_fp32", "tflite_int8"],
                   "Our variants to measure.")
 flags.DEFINE_string("work_dir", None, "Where the exports go (default: a temporary directory).")
 flags.DEFINE_string("child", None, "Internal: setup | hf | <variant>.")
@@ -66,46 +64,28 @@ def _pairs(n):
 # ----------------------------------------------------------------------------- setup (TF)
 
 
-def _make_server(model, preprocessor, variant):
-  """A tf.Module with sentence_pair(sentence, sentence2) -> probabilities, per variant."""
+def _features_module(preprocessor):
+  """A tf.Module with features(sentence, sentence2): the tokenizer alone, for TFLite."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  jit = variant == "trimmed_xla"
-  bucket = FLAGS.xla_bucket
 
-  def encode(features):
-    return tf.nn.softmax(tf.cast(model(features, training=False), tf.float32), axis=-1)
-
-  encode_fn = tf.function(encode, jit_compile=True) if jit else encode
-
-  class Server(tf.Module):
+  class Features(tf.Module):
 
     def __init__(self):
       super().__init__()
-      self.model, self.preprocessor = model, preprocessor
+      self.preprocessor = preprocessor
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentence"),
                                   tf.TensorSpec([None], tf.string, name="sentence2")])
-    def sentence_pair(self, sentence, sentence2):
-      features = self.preprocessor([sentence, sentence2])
-      if variant != "saved":  # cut the padding every request of the batch has
-        length = tf.reduce_max(tf.reduce_sum(features["input_mask"], axis=1))
-        if jit:
-          length = tf.minimum((length + bucket - 1) // bucket * bucket, FLAGS.max_seq_length)
-        features = {k: v[:, :length] for k, v in features.items()}
-      return {"probabilities": encode_fn(features)}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentence"),
-                                  tf.TensorSpec([None], tf.string, name="sentence2")])
-    def features(self, sentence, sentence2):  # for the TFLite variants: tokenizer only
+    def features(self, sentence, sentence2):
       features = self.preprocessor([sentence, sentence2])
       length = tf.reduce_max(tf.reduce_sum(features["input_mask"], axis=1))
       return {k: v[:, :length] for k, v in features.items()}
 
-  return Server()
+  return Features()
 
 
 def setup(work):
-  """Writes work/{saved,trimmed,trimmed_xla}/ SavedModels, TFLite files and work/hf/."""
+  """Writes work/{saved,saved_xla,features}/ SavedModels, TFLite files and work/hf/."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import keras  # pylint: disable=import-outside-toplevel
   from official_bert import checkpoints, configs, models  # pylint: disable=import-outside-toplevel
@@ -120,21 +100,20 @@ def setup(work):
   # Ours, as the exporter writes it (run by its command line, from a checkpoint of the model).
   prefix = loop.build_checkpoint(model).write(os.path.join(work, "ckpt", "model.ckpt-0"))
   done = lambda name: os.path.exists(os.path.join(work, name))  # a re-run skips what exists
-  if not done("saved"):
-    subprocess.run([sys.executable, os.path.join(_ROOT, "run_scripts", "export_savedmodel.py"),
-                    "--task_name=MRPC", f"--vocab_file={files['vocab']}",
-                    f"--bert_config_file={files['config']}", f"--init_checkpoint={prefix}",
-                    f"--max_seq_length={FLAGS.max_seq_length}", "--classifier_pooling=cls",
-                    f"--export_dir={os.path.join(work, 'saved')}"], check=True,
-                   env=dict(os.environ, PYTHONPATH=_ROOT))
-  preprocessor = preprocessing.BertPreprocessor(files["vocab"], True, FLAGS.max_seq_length)
-  for variant in ("trimmed", "trimmed_xla"):
-    if done(variant):
-      continue
-    server = _make_server(model, preprocessor, variant)
-    tf.saved_model.save(server, os.path.join(work, variant),
-                        signatures={"serving_default": server.sentence_pair,
-                                    "features": server.features})
+  for variant, extra in (("saved", []), ("saved_xla", ["--jit_compile",
+                                                       f"--xla_bucket={FLAGS.xla_bucket}"])):
+    if not done(variant):
+      subprocess.run([sys.executable, os.path.join(_ROOT, "run_scripts", "export_savedmodel.py"),
+                      "--task_name=MRPC", f"--vocab_file={files['vocab']}",
+                      f"--bert_config_file={files['config']}", f"--init_checkpoint={prefix}",
+                      f"--max_seq_length={FLAGS.max_seq_length}", "--classifier_pooling=cls",
+                      f"--export_dir={os.path.join(work, variant)}", *extra], check=True,
+                     env=dict(os.environ, PYTHONPATH=_ROOT))
+  if not done("features"):
+    module = _features_module(
+        preprocessing.BertPreprocessor(files["vocab"], True, FLAGS.max_seq_length))
+    tf.saved_model.save(module, os.path.join(work, "features"),
+                        signatures={"features": module.features})
   # TFLite: encoder + head on int32 features of any [batch, length].
   spec = [tf.TensorSpec([None, None], tf.int32, name=n)
           for n in ("input_ids", "input_mask", "segment_ids")]
@@ -206,7 +185,7 @@ def child_tf(variant, work):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
   if variant.startswith("tflite"):
-    feats = tf.saved_model.load(os.path.join(work, "trimmed")).signatures["features"]
+    feats = tf.saved_model.load(os.path.join(work, "features")).signatures["features"]
     # tf.lite's interpreter carries the TF (Flex) kernels the model needs.
     interp = tf.lite.Interpreter(os.path.join(work, variant + ".tflite"),
                                  num_threads=os.cpu_count())

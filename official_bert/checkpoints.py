@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from official_bert import configs
+from official_bert.training import progress
 from official_bert.utils import atomic_path
 
 # Variables of GR's optimizer and bookkeeping, present in released checkpoints.
@@ -53,11 +54,12 @@ def get_weights(model):
 
 
 def assign_weights(model, weights, source="checkpoint", allow_missing=None,
-                   allow_unexpected=None):
+                   allow_unexpected=None, on_assign=None):
   """Assigns {GR name: array} to `model`. Returns (missing, unexpected) name lists.
 
   A shape mismatch is always an error. Missing (unexpected) names are errors unless they match
-  the regex `allow_missing` (`allow_unexpected`).
+  the regex `allow_missing` (`allow_unexpected`). on_assign(n): called with the number of
+  variables assigned so far (progress).
   """
   variables = model_variables(model)
   missing = sorted(set(variables) - set(weights))
@@ -71,6 +73,7 @@ def assign_weights(model, weights, source="checkpoint", allow_missing=None,
         f"  missing from the checkpoint ({len(bad_missing)}): {bad_missing[:20]}\n"
         f"  unexpected in the checkpoint ({len(bad_unexpected)}): {bad_unexpected[:20]}\n"
         "Check that bert_config_file matches the checkpoint.")
+  assigned = 0
   for name, variable in variables.items():
     if name not in weights:
       continue
@@ -80,6 +83,9 @@ def assign_weights(model, weights, source="checkpoint", allow_missing=None,
           f"{source}: variable {name} has shape {tuple(value.shape)} in the checkpoint but "
           f"{tuple(variable.shape)} in the model; check bert_config_file.")
     variable.assign(value.astype(variable.dtype))
+    assigned += 1
+    if on_assign:
+      on_assign(assigned)
   return missing, unexpected
 
 
@@ -336,11 +342,14 @@ def read_keras_hub(path):
   return weights, config
 
 
-def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=True):
+def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=True,
+                    gr_tokenizer=False):
   """Saves a keras-hub BertBackbone preset (plus its tokenizer when a vocab is given).
 
   keras-hub's BertBackbone has the encoder only and always uses GR's tanh GELU; heads are
-  dropped and an erf-GELU config is reported.
+  dropped and an erf-GELU config is reported. The tokenizer is keras-hub's BertTokenizer
+  (NFKC case folding when uncased), or with gr_tokenizer official_bert's GRBertTokenizer, which
+  tokenises as GR but loads only where official_bert.keras_hub_tokenizer is imported.
   """
   if config.hidden_act != "gelu":
     logging.warning("keras-hub's BertBackbone always uses the tanh GELU; this model's "
@@ -358,10 +367,15 @@ def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=
     tf.io.gfile.rmtree(tmp)
   backbone.save_to_preset(tmp)
   if vocab_file:
-    import keras_hub  # pylint: disable=import-outside-toplevel
+    if gr_tokenizer:
+      from official_bert import keras_hub_tokenizer  # pylint: disable=import-outside-toplevel
+      tokenizer_cls = keras_hub_tokenizer.GRBertTokenizer
+    else:
+      import keras_hub  # pylint: disable=import-outside-toplevel
+      tokenizer_cls = keras_hub.models.BertTokenizer
     # GR strips accents exactly when it lower-cases (BasicTokenizer, do_lower_case).
-    keras_hub.models.BertTokenizer(vocabulary=vocab_file, lowercase=do_lower_case,
-                                   strip_accents=do_lower_case).save_to_preset(tmp)
+    tokenizer_cls(vocabulary=vocab_file, lowercase=do_lower_case,
+                  strip_accents=do_lower_case).save_to_preset(tmp)
   if tf.io.gfile.exists(output_dir):
     for name in tf.io.gfile.listdir(tmp):
       name = name.rstrip("/")
@@ -554,22 +568,29 @@ def restore_encoder(model, init_checkpoint, input_format=None):
 OUTPUT_FORMATS = ("tf1", "hf", "keras_hub", "keras")
 
 
+_OUTPUT_NAMES = {"tf1": "TF1 checkpoint", "hf": "HF safetensors", "keras_hub": "keras-hub preset",
+                 "keras": "Keras weights"}
+
+
 def convert(input_path, output_format, output_dir, input_format=None, bert_config_file=None,
-            vocab_file=None, do_lower_case=None):
+            vocab_file=None, do_lower_case=None, keras_hub_gr_tokenizer=False, heartbeat=None):
   """Reads weights in any format (auto-detected unless given) and writes them in
-  `output_format`, with bert_config.json / config.json and the vocabulary.
+  `output_format`, with bert_config.json / config.json and the vocabulary
+  (keras_hub_gr_tokenizer: see write_keras_hub's gr_tokenizer).
 
   tf1 and tf2 inputs keep their config in bert_config.json beside them (or bert_config_file).
   vocab_file and do_lower_case default to what the input folder says (see
   official_bert.presets); do_lower_case then defaults to True. Returns the output format's
-  number of variables written.
+  number of variables written. heartbeat: a progress.Heartbeat that reports each stage.
   """
   from official_bert import presets  # pylint: disable=import-outside-toplevel
   from official_bert.data import classifier  # pylint: disable=import-outside-toplevel
+  beat = heartbeat or progress.Heartbeat("convert", interval_secs=0)
   if output_format not in OUTPUT_FORMATS:
     raise ValueError(f"output format {output_format!r}: one of {OUTPUT_FORMATS}")
   path = resolve_pretrained(input_path)
   fmt = input_format or detect_format(path)
+  beat.stage(f"reading {fmt} weights {path}")
   weights, config = read_weights(path, fmt)
   folder = path.rstrip("/") if tf.io.gfile.isdir(path) else os.path.dirname(path)
   if config is None:
@@ -579,7 +600,9 @@ def convert(input_path, output_format, output_dir, input_format=None, bert_confi
                               "bert_config.json that goes with this checkpoint")
     config = configs.BertConfig.from_json_file(config_file)
   # Validate against the architecture before writing anything.
-  assign_weights(model_for_weights(weights, config), weights, source=input_path)
+  beat.stage("checking the variables against the model", total=len(weights))
+  assign_weights(model_for_weights(weights, config), weights, source=input_path,
+                 on_assign=beat.update)
   vocab = vocab_file or presets.folder_vocab(folder)
   if vocab and not tf.io.gfile.exists(vocab):
     raise FileNotFoundError(f"vocab_file: {vocab} not found")
@@ -588,13 +611,14 @@ def convert(input_path, output_format, output_dir, input_format=None, bert_confi
   if do_lower_case is None:
     do_lower_case = True
   tf.io.gfile.makedirs(output_dir)
+  beat.stage(f"writing {_OUTPUT_NAMES[output_format]} {output_dir}")
   if output_format == "tf1":
     write_tf1(weights, os.path.join(output_dir, "bert_model.ckpt"))
     config.to_json_file(os.path.join(output_dir, "bert_config.json"))
   elif output_format == "hf":
     write_hf(weights, config, output_dir, do_lower_case=do_lower_case if vocab else None)
   elif output_format == "keras_hub":
-    write_keras_hub(weights, config, output_dir, vocab, do_lower_case)
+    write_keras_hub(weights, config, output_dir, vocab, do_lower_case, keras_hub_gr_tokenizer)
   else:
     write_keras(weights, config, output_dir)
   if vocab:

@@ -15,6 +15,7 @@ import tensorflow_text as tf_text
 
 from official_bert.data import records
 from official_bert.layers import preprocessing
+from official_bert.training import progress
 from official_bert.utils import atomic_dir
 
 class _TextServer(tf.Module):
@@ -41,18 +42,32 @@ class _TextServer(tf.Module):
 class ClassifierServer(_TextServer):
   """Strings -> BertPreprocessor -> BertClassifier -> probabilities (or STS-B scores)."""
 
-  def __init__(self, model, preprocessor, is_regression):
+  def __init__(self, model, preprocessor, is_regression, jit_compile=False, xla_bucket=16):
     super().__init__(model, preprocessor)
     self.is_regression = is_regression
+    self._jit_compile = jit_compile
+    self._xla_bucket = xla_bucket
 
   def _outputs(self, texts):
     features = self.preprocessor(texts)  # input_ids / input_mask / segment_ids [B, S]
     # Cut to the batch's longest text: the same logits, far less work for short texts.
-    features = records.trim_padding(features)                            # [B, S' <= S]
-    logits = tf.cast(self.model(features, training=False), tf.float32)  # [B, L]
+    features = records.trim_padding(                                     # [B, S' <= S]
+        features, self._xla_bucket if self._jit_compile else 1)
+    if self._jit_compile:
+      logits = _xla_call(self.model, features)
+    else:
+      logits = self.model(features, training=False)
+    logits = tf.cast(logits, tf.float32)                                 # [B, L]
     if self.is_regression:
       return {"scores": logits[:, 0]}
     return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+
+
+@tf.function(jit_compile=True)
+def _xla_call(model, features):
+  # One XLA program per (batch size, length bucket), compiled at its first request: the
+  # encoder's many small ops fuse, which matters most for batch-1 latency on CPU.
+  return model(features, training=False)
 
 
 class EncoderServer(_TextServer):
@@ -149,7 +164,21 @@ class TaggerServer(tf.Module):
     return {"words": words.to_tensor(default_value=""), "tags": tags}
 
 
-def _save(server, signatures, export_dir):
+def _stage(heartbeat, what):
+  """Starts stage `what` of `heartbeat` (a progress.Heartbeat; None: a line per stage only)."""
+  beat = heartbeat or progress.Heartbeat("export", interval_secs=0)
+  beat.stage(what)
+  return beat
+
+
+def _save(server, signatures, export_dir, beat):
+  """Traces the signatures, then writes the SavedModel (reusing the traces)."""
+  functions = list({id(f): f for f in signatures.values()}.values())  # aliases traced once
+  beat.stage("tracing signatures", total=len(functions))
+  for i, function in enumerate(functions):
+    function.get_concrete_function()
+    beat.update(i + 1)
+  beat.stage(f"writing SavedModel {export_dir}")
   # Written beside an existing export, which is replaced only once the new one is complete.
   with atomic_dir(export_dir) as tmp:
     tf.saved_model.save(server, tmp, signatures=signatures)
@@ -157,37 +186,44 @@ def _save(server, signatures, export_dir):
 
 
 def export_classifier(model, vocab_file, do_lower_case, max_seq_length, is_regression, pair,
-                      export_dir):
-  """Writes the SavedModel of a built, restored BertClassifier to export_dir (atomically)."""
+                      export_dir, jit_compile=False, xla_bucket=16, heartbeat=None):
+  """Writes the SavedModel of a built, restored BertClassifier to export_dir (atomically).
+
+  jit_compile: the model runs under XLA, batches cut to a multiple of `xla_bucket` tokens."""
+  beat = _stage(heartbeat, f"building the tokenizer {vocab_file}")
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
-  server = ClassifierServer(model, preprocessor, is_regression)
+  server = ClassifierServer(model, preprocessor, is_regression, jit_compile, xla_bucket)
   _save(server, {"serving_default": server.sentence_pair if pair else server.single_sentence,
                  "single_sentence": server.single_sentence,
-                 "sentence_pair": server.sentence_pair}, export_dir)
+                 "sentence_pair": server.sentence_pair}, export_dir, beat)
 
 
-def export_encoder(model, vocab_file, do_lower_case, max_seq_length, export_dir):
+def export_encoder(model, vocab_file, do_lower_case, max_seq_length, export_dir, heartbeat=None):
   """A BertModel (the `bert` encoder) as strings -> pooled_output / sequence_output."""
+  beat = _stage(heartbeat, f"building the tokenizer {vocab_file}")
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
   server = EncoderServer(model, preprocessor)
   _save(server, {"serving_default": server.single_sentence,
                  "single_sentence": server.single_sentence,
-                 "sentence_pair": server.sentence_pair}, export_dir)
+                 "sentence_pair": server.sentence_pair}, export_dir, beat)
 
 
 def export_span_labeler(model, vocab_file, do_lower_case, max_seq_length, export_dir,
-                        max_answer_length=30):
+                        max_answer_length=30, heartbeat=None):
   """A BertSpanLabeler (run_squad) as (question, context) -> logits and answer text."""
+  beat = _stage(heartbeat, f"building the tokenizer {vocab_file}")
   preprocessor = preprocessing.BertPreprocessor(vocab_file, do_lower_case, max_seq_length)
   server = SpanServer(model, preprocessor, max_answer_length)
-  _save(server, {"serving_default": server.answer}, export_dir)
+  _save(server, {"serving_default": server.answer}, export_dir, beat)
 
 
-def export_tagger(model, vocab_file, do_lower_case, max_seq_length, label_list, export_dir):
+def export_tagger(model, vocab_file, do_lower_case, max_seq_length, label_list, export_dir,
+                  heartbeat=None):
   """A BertTokenClassifier (run_ner) as text -> per-word tags (label_list order: the model's)."""
+  beat = _stage(heartbeat, f"building the tokenizer {vocab_file}")
   tokenizer = preprocessing.BertTokenizerLayer(vocab_file, do_lower_case)
   server = TaggerServer(model, tokenizer, label_list, max_seq_length)
-  _save(server, {"serving_default": server.tag}, export_dir)
+  _save(server, {"serving_default": server.tag}, export_dir, beat)
 
 
 def load(export_dir):

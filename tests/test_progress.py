@@ -1,4 +1,9 @@
-"""Progress lines: wall-time cadence, rate and ETA (a fake clock, so nothing is timed)."""
+"""Progress lines: wall-time cadence, rate and ETA (a fake clock, so nothing is timed); the
+heartbeat of stage-based jobs (real sleeps; only lower bounds on gaps, never on speed)."""
+
+import re
+import threading
+import time
 
 import pytest
 
@@ -44,6 +49,62 @@ def test_upcoming_work_brings_a_line_forward_and_force_logs():
 def test_format_duration():
   assert [progress.format_duration(s) for s in (0.4, 9.6, 65, 3725, None, float("inf"))] == [
       "0s", "10s", "1m05s", "1h02m05s", "?", "?"]
+
+
+def _heartbeat_threads():
+  return [t for t in threading.enumerate() if t.name.endswith("-heartbeat")]
+
+
+def _timed_log(lines):
+  return lambda fmt, msg: lines.append((time.monotonic(), msg))
+
+
+def test_heartbeat_logs_a_slow_stage_at_the_interval_and_stops_cleanly():
+  lines, interval = [], 0.05
+  with progress.Heartbeat("export", interval, log_fn=_timed_log(lines)) as beat:
+    beat.stage("building model")
+    beat.stage("writing SavedModel")
+    time.sleep(0.6)  # one long call
+    assert len(_heartbeat_threads()) == 1
+  assert not _heartbeat_threads()
+  count = len(lines)
+  time.sleep(4 * interval)
+  assert len(lines) == count  # nothing after the job's last line
+  msgs = [m for _, m in lines]
+  assert re.fullmatch(r"export: building model elapsed 0s \(stage 0s\)", msgs[0])
+  assert msgs[-1].startswith("export: finished in ")
+  beats = [(t, m) for t, m in lines[1:-1]]
+  assert all(re.fullmatch(r"export: writing SavedModel elapsed \d+s \(stage \d+s\)", m)
+             for _, m in beats), msgs
+  assert len(beats) >= 4, msgs  # the stage line, then one per interval (~11 in 0.6 s)
+  gaps = [b[0] - a[0] for a, b in zip(beats, beats[1:])]
+  assert min(gaps) >= 0.9 * interval, gaps  # never more often than the interval
+
+
+def test_heartbeat_counts_units_and_is_silent_after_an_error():
+  clock, lines = _Clock(), []
+  with pytest.raises(RuntimeError):
+    with progress.Heartbeat("convert", 10, log_fn=lambda fmt, msg: lines.append(msg),
+                            clock=clock) as beat:
+      beat.stage("checking variables", total=10)
+      clock.t += 4.0
+      beat.update(3)  # not due yet
+      clock.t += 7.0
+      beat.update(5)
+      raise RuntimeError("bad checkpoint")
+  assert lines == ["convert: checking variables 0/10 elapsed 0s (stage 0s)",
+                   "convert: checking variables 5/10 elapsed 11s (stage 11s)"]
+  assert not _heartbeat_threads()
+
+
+def test_heartbeat_is_quiet_in_a_stage_another_meter_reports():
+  lines = []
+  with progress.Heartbeat("extract", 0.05, log_fn=_timed_log(lines)) as beat:
+    beat.stage("extracting", total=4, beats=False)
+    time.sleep(0.3)
+    beat.update(4)
+  assert [m for _, m in lines][:1] == ["extract: extracting 0/4 elapsed 0s (stage 0s)"]
+  assert len(lines) == 2 and lines[1][1].startswith("extract: finished in ")
 
 
 def test_plot_run_draws_train_and_eval_series(tmp_path):

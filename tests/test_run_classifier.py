@@ -130,11 +130,15 @@ def test_resume_after_kill_matches_straight_run(setup, straight, die, status):
   assert not [p for p in os.listdir(out) if utils.is_partial(p)]
 
 
-def test_export_round_trip_in_fresh_process(setup, straight):
+@pytest.mark.parametrize("xla", [[], ["--jit_compile", "--xla_bucket=8"]], ids=["plain", "xla"])
+def test_export_round_trip_in_fresh_process(setup, straight, xla):
+  """The export (also under XLA, batches cut to a multiple of 8 tokens) gives --do_predict's
+  probabilities."""
   d, config, vocab = setup
-  export_dir = d / "savedmodel"
+  export_dir = d / f"savedmodel{len(xla)}"
   _run([EXPORT, "--task_name=rte", f"--bert_config_file={config}", f"--vocab_file={vocab}",
-        f"--init_checkpoint={straight}", "--max_seq_length=32", f"--export_dir={export_dir}"])
+        f"--init_checkpoint={straight}", "--max_seq_length=32", f"--export_dir={export_dir}",
+        *xla])
   examples = classifier.get_processor("rte").get_test_examples(os.path.join(FIXTURES, "RTE"))
   code = (
       "import json, sys, tensorflow as tf\n"

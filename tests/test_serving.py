@@ -3,6 +3,7 @@ tf.saved_model.load, gives the in-process model's outputs on the same texts (tok
 here in Python with GR's FullTokenizer); without tensorflow_text the load error is explained."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -52,11 +53,12 @@ def exports(tmp_path_factory, uncased_vocab):
         [sys.executable, EXPORT, f"--export_type={kind}", f"--vocab_file={uncased_vocab}",
          f"--bert_config_file={d / 'bert_config.json'}",
          f"--init_checkpoint={d / ckpt / 'model.ckpt-1'}", f"--max_seq_length={SEQ}",
-         f"--export_dir={d / (kind + '_savedmodel')}"],
+         f"--export_dir={d / (kind + '_savedmodel')}", "--progress_interval_secs=0.05"],
         env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
   for kind, proc in procs.items():
     err = proc.communicate(timeout=600)[1]
     assert proc.returncode == 0, (kind, err[-3000:])
+    (d / f"{kind}.log").write_text(err)
   tokenizer = tokenization.FullTokenizer(uncased_vocab, do_lower_case=True)
   return d, built, tokenizer
 
@@ -146,6 +148,24 @@ if sys.argv[2] == "with":
 m = tf.saved_model.load(sys.argv[1])
 print(m.signatures["serving_default"](text=tf.constant(["Paris ."]))["tags"].shape)
 """
+
+
+@pytest.mark.parametrize("kind", ["encoder", "squad", "ner"])
+def test_export_logs_each_stage_with_elapsed_time(exports, kind):
+  # --progress_interval_secs=0.05: a line per stage, then heartbeats of the current one.
+  d = exports[0]
+  log = (d / f"{kind}.log").read_text()
+  stages = re.findall(r"export_savedmodel: (.+?) elapsed [\dhms]+ \(stage [\dhms]+\)", log)
+  ckpt = d / ("ner" if kind == "ner" else "squad") / "model.ckpt-1"
+  order = [f"building the {kind} model", f"restoring {ckpt}", "building the tokenizer ",
+           "tracing signatures 0/",
+           f"writing SavedModel {d / (kind + '_savedmodel')}"]
+  firsts = [next((i for i, s in enumerate(stages) if s.startswith(o)), None) for o in order]
+  assert None not in firsts and firsts == sorted(firsts), stages
+  # The encoder's three signatures are two functions (serving_default = single_sentence).
+  assert f"tracing signatures 0/{2 if kind == 'encoder' else 1}" in stages
+  logged = [line for line in log.splitlines() if re.match(r"[IWE]\d{4} ", line)]
+  assert "export_savedmodel: finished in " in logged[-1], logged[-3:]
 
 
 def test_plain_load_needs_tensorflow_text_and_serving_load_says_so(exports, monkeypatch):

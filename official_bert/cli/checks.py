@@ -23,6 +23,7 @@ POSITIVE = {
     "save_checkpoints_steps": "the checkpoint interval", "keep_checkpoint_max":
     "the number of checkpoints kept", "n_best_size": "the n-best size",
     "max_answer_length": "the answer length", "max_query_length": "the query length",
+    "xla_bucket": "the XLA length bucket",
     "chunk_chars": "the chunk size", "max_eval_steps": "the eval steps",
 }
 # Flags that must be > 0 when set (their default None means "all" / "automatic").

@@ -18,6 +18,7 @@ from official_bert import configs, optimization, tokenization
 from official_bert.tasks import base
 from official_bert.training import distribute
 from official_bert.training import loop
+from official_bert.training import progress
 
 FLAGS = flags.FLAGS
 
@@ -78,11 +79,17 @@ def define_common_flags():
   flags.DEFINE_integer("steps_per_loop", None, "Alias of --iterations_per_loop.")
   flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
   flags.DEFINE_integer("seed", 12345, "Seed for weight initialization, dropout and shuffling.")
-  flags.DEFINE_float("progress_interval_secs", 10.0, "Log a progress line (step/total, loss, "
-                     "learning rate, examples/s, ETA) at least this often, in seconds of wall "
-                     "time. 0: one line per --iterations_per_loop steps only.")
+  define_progress_flag("a progress line (step/total, loss, learning rate, examples/s, ETA)",
+                       "one line per --iterations_per_loop steps only")
   flags.DEFINE_integer("save_summary_steps", 100, "Write TensorBoard train scalars (output_dir/"
                        "train) every N steps.")
+
+
+def define_progress_flag(what="a line (current stage, elapsed time, units done/total)",
+                         zero="a line when each stage starts only"):
+  """--progress_interval_secs: the longest wall time between two progress lines."""
+  flags.DEFINE_float("progress_interval_secs", progress.DEFAULT_INTERVAL_SECS,
+                     f"Log {what} at least this often, in seconds of wall time. 0: {zero}.")
 
 
 def define_finetuning_flags(max_seq_length=128):

@@ -56,13 +56,17 @@ def pad_to_batch(batch, batch_size):
   return out
 
 
-def trim_padding(batch):
+def trim_padding(batch, multiple=1):
   """Cuts a batch's [B, S] features to its longest real sequence, [B, S'] with S' <= S.
 
   Exact for the encoder: padded keys get -10000 before the softmax, whose exp is 0 in float32,
-  so no real token's output depends on how much padding follows it.
+  so no real token's output depends on how much padding follows it. `multiple` rounds S' up
+  (at most to S), so that XLA compiles one program per bucket of lengths, not per length.
   """
   longest = tf.reduce_max(tf.reduce_sum(batch["input_mask"], axis=1))
+  if multiple > 1:
+    longest = tf.minimum((longest + multiple - 1) // multiple * multiple,
+                         tf.shape(batch["input_mask"])[1])
   return {k: (v[:, :longest] if k in ("input_ids", "input_mask", "segment_ids") else v)
           for k, v in batch.items()}
 

@@ -1,4 +1,4 @@
-"""Wall-time progress lines for long jobs (training, eval, predict, data preparation).
+"""Wall-time progress lines for long jobs (training, eval, predict, data preparation, export).
 
 A `Progress` logs one absl line at most every `interval_secs` of wall time, whatever the unit of
 work costs, e.g.
@@ -8,10 +8,17 @@ work costs, e.g.
 
 The rate is measured since the previous line; the ETA from the mean rate since the first update
 (when the caller marks the first unit as warm-up, e.g. a traced tf.function, from after it).
+Jobs made of a few long calls (export, checkpoint conversion) use a `Heartbeat` instead: one line
+when each stage starts, then one every `interval_secs` while it runs, from a background thread:
+
+  export_savedmodel: writing SavedModel elapsed 25s (stage 12s)
+  convert_checkpoint: checking variables against the model 45/101 elapsed 3s (stage 1s)
+
 TensorFlow-free: data-prep tools import it without TF.
 """
 
 import math
+import threading
 import time
 
 from absl import logging
@@ -123,3 +130,85 @@ class Progress:
     self._log("%s", " ".join(parts))
     self._last_t, self._last_done = now, self.done
     self.lines += 1
+
+
+class Heartbeat:
+  """Stage lines for a job whose stages are long single calls (tf.saved_model.save, ...).
+
+  Use as a context manager around the job: `stage(what, total)` starts a stage (and logs it),
+  `update(done)` counts its units when it has a known total; a background thread logs the
+  current stage with the elapsed time whenever `interval_secs` pass without a line. Leaving the
+  block stops and joins the thread (on success after a last "finished" line, on an error
+  silently), so no line follows the job's own last one. interval_secs <= 0: stage lines only.
+  """
+
+  def __init__(self, name, interval_secs=DEFAULT_INTERVAL_SECS, log_fn=None,
+               clock=time.monotonic):
+    self.name = name
+    self.interval_secs = interval_secs
+    self._log = log_fn or logging.info
+    self._clock = clock
+    self._lock = threading.Lock()
+    self._stop = threading.Event()
+    self._thread = None
+    self._t0 = self._stage_t0 = self._last_t = clock()
+    self._stage, self._done, self._total, self._beats = None, 0, None, False
+    self.lines = 0
+
+  def __enter__(self):
+    if self.interval_secs and self.interval_secs > 0:
+      self._thread = threading.Thread(target=self._beat, name=f"{self.name}-heartbeat",
+                                      daemon=True)
+      self._thread.start()
+    return self
+
+  def __exit__(self, exc_type, exc, tb):
+    self.stop()
+    if exc_type is None:
+      with self._lock:
+        self._log("%s", f"{self.name}: finished in {format_duration(self._clock() - self._t0)}")
+        self.lines += 1
+    return False
+
+  def stop(self):
+    """Stops the thread (idempotent); returns once it has exited."""
+    self._stop.set()
+    if self._thread is not None:
+      self._thread.join()
+      self._thread = None
+
+  def stage(self, what, total=None, beats=True):
+    """Starts stage `what` (with `total` units to count, if known) and logs it. beats=False: no
+    heartbeat lines during this stage (e.g. a `Progress` reports it)."""
+    with self._lock:
+      self._stage, self._done, self._total, self._beats = what, 0, total, beats
+      self._stage_t0 = self._clock()
+      self._line()
+
+  def update(self, done):
+    """Units of the current stage done; logs if a line is due (the thread also would)."""
+    with self._lock:
+      self._done = done
+      if (self._beats and self.interval_secs > 0 and
+          self._clock() - self._last_t >= self.interval_secs):
+        self._line()
+
+  def _line(self):  # with self._lock held
+    now = self._clock()
+    count = f" {self._done}/{self._total}" if self._total is not None else ""
+    self._log("%s", f"{self.name}: {self._stage}{count} elapsed "
+              f"{format_duration(now - self._t0)} (stage {format_duration(now - self._stage_t0)})")
+    self._last_t = now
+    self.lines += 1
+
+  def _beat(self):
+    wait = self.interval_secs
+    while not self._stop.wait(wait):
+      with self._lock:
+        if self._stop.is_set():
+          return
+        idle = self._clock() - self._last_t
+        if idle >= self.interval_secs and self._beats:
+          self._line()
+          idle = 0.0
+        wait = max(self.interval_secs - idle, self.interval_secs / 10)
