@@ -121,19 +121,21 @@ def _questions(path):
   return [(qa, p["context"]) for a in data for p in a["paragraphs"] for qa in p["qas"]]
 
 
-def _windows(tok, question, context):
+def hf_windows(tok, question, context, max_seq_length, doc_stride):
   """HF windows starting every doc_stride document tokens, as GR's (HF's `stride` is the overlap)."""
   q_len = len(tok(question, add_special_tokens=False)["input_ids"][:_MAX_QUERY])
-  room = FLAGS.max_seq_length - q_len - 3
-  return tok(question, context, truncation="only_second", max_length=FLAGS.max_seq_length,
-             stride=max(0, room - FLAGS.doc_stride), return_overflowing_tokens=True,
+  room = max_seq_length - q_len - 3
+  return tok(question, context, truncation="only_second", max_length=max_seq_length,
+             stride=max(0, room - doc_stride), return_overflowing_tokens=True,
              return_offsets_mapping=True, padding="max_length")
 
 
-def _train_features(tok, path):
+def hf_train_features(tok, questions, max_seq_length, doc_stride):
+  """Training windows of [(qa, context)] with HF's labels: [CLS] (0, 0) for an unanswerable
+  question or a window not holding the whole first answer."""
   feats = []
-  for qa, context in _questions(path):
-    enc = _windows(tok, qa["question"], context)
+  for qa, context in questions:
+    enc = hf_windows(tok, qa["question"], context, max_seq_length, doc_stride)
     answers = [] if qa.get("is_impossible") else qa["answers"]
     for i in range(len(enc["input_ids"])):
       seq, offs = enc.sequence_ids(i), enc["offset_mapping"][i]
@@ -151,7 +153,7 @@ def _train_features(tok, path):
   return feats
 
 
-def _best_span(start_logits, end_logits, seq, offs):
+def best_span(start_logits, end_logits, seq, offs):
   """(score, char_start, char_end) of the best span inside the context, or None."""
   best = None
   ctx = {t for t, s in enumerate(seq) if s == 1}
@@ -173,8 +175,9 @@ def run_hf(work):
   torch.manual_seed(FLAGS.seed)
   d = _minilm_dir()
   tok = transformers.BertTokenizerFast.from_pretrained(d)
-  feats = _train_features(tok, os.path.join(work, "train.json"))
-  steps = _steps(len(_questions(os.path.join(work, "train.json"))))
+  train = _questions(os.path.join(work, "train.json"))
+  feats = hf_train_features(tok, train, FLAGS.max_seq_length, FLAGS.doc_stride)
+  steps = _steps(len(train))
   model = transformers.BertForQuestionAnswering.from_pretrained(d)
   no_decay = [p for n, p in model.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
   decay = [p for n, p in model.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
@@ -207,7 +210,7 @@ def run_hf(work):
   predictions, null_odds, spans = {}, {}, {}
   with torch.no_grad():
     for qa, context in _questions(os.path.join(work, "eval.json")):
-      enc = _windows(tok, qa["question"], context)
+      enc = hf_windows(tok, qa["question"], context, FLAGS.max_seq_length, FLAGS.doc_stride)
       out = model(input_ids=torch.tensor(enc["input_ids"]),
                   token_type_ids=torch.tensor(enc["token_type_ids"]),
                   attention_mask=torch.tensor(enc["attention_mask"]))
@@ -215,7 +218,7 @@ def run_hf(work):
       for i in range(len(enc["input_ids"])):
         s_log, e_log = out.start_logits[i].tolist(), out.end_logits[i].tolist()
         null = min(null, s_log[0] + e_log[0]) if null is not None else s_log[0] + e_log[0]
-        span = _best_span(s_log, e_log, enc.sequence_ids(i), enc["offset_mapping"][i])
+        span = best_span(s_log, e_log, enc.sequence_ids(i), enc["offset_mapping"][i])
         if span and (best is None or span[0] > best[0]):
           best = span
       if best is None:  # no span survived: "no answer", as ours
