@@ -68,7 +68,8 @@ def run_hf():
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
   torch.manual_seed(12345)
-  d = _minilm_dir()
+  d = _minilm_dir()  # puts the project root on sys.path
+  from benchmarks import hf_recipe  # pylint: disable=import-outside-toplevel
   rows = _read_mrpc(FLAGS.train_examples)
   tok = transformers.BertTokenizerFast.from_pretrained(d)
   enc = tok([a for a, _, _ in rows], [b for _, b, _ in rows], truncation=True,
@@ -83,23 +84,13 @@ def run_hf():
                                        drop_last=True, collate_fn=collate)
   model = transformers.BertForSequenceClassification.from_pretrained(d, num_labels=2)
   model.train()
-  no_decay = [p for n, p in model.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
-  decay = [p for n, p in model.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
-  opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                           {"params": no_decay, "weight_decay": 0.0}], lr=5e-5)
-  steps = len(loader)
-  sched = transformers.get_linear_schedule_with_warmup(opt, int(0.1 * steps), steps)
+  opt, sched = hf_recipe.adamw_with_warmup(model, 5e-5, len(loader))
   start, cpu = time.perf_counter(), time.process_time()
   for batch in loader:
-    loss = model(**batch).loss
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    sched.step()
-    opt.zero_grad()
+    loss = hf_recipe.train_step(model, batch, opt, sched)
   loss = float(loss)
   print(json.dumps(dict(train_s=time.perf_counter() - start,
-                        train_cpu_s=time.process_time() - cpu, steps=steps, loss=loss)))
+                        train_cpu_s=time.process_time() - cpu, steps=len(loader), loss=loss)))
 
 
 def _ours_cmd(out_dir):

@@ -171,6 +171,7 @@ def best_span(start_logits, end_logits, seq, offs):
 def run_hf(work):
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
+  from benchmarks import hf_recipe  # pylint: disable=import-outside-toplevel
   began = time.perf_counter()
   torch.manual_seed(FLAGS.seed)
   d = _minilm_dir()
@@ -179,11 +180,7 @@ def run_hf(work):
   feats = hf_train_features(tok, train, FLAGS.max_seq_length, FLAGS.doc_stride)
   steps = _steps(len(train))
   model = transformers.BertForQuestionAnswering.from_pretrained(d)
-  no_decay = [p for n, p in model.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
-  decay = [p for n, p in model.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
-  opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                           {"params": no_decay, "weight_decay": 0.0}], lr=FLAGS.learning_rate)
-  sched = transformers.get_linear_schedule_with_warmup(opt, int(0.1 * steps), steps)
+  opt, sched = hf_recipe.adamw_with_warmup(model, FLAGS.learning_rate, steps)
   loader = torch.utils.data.DataLoader(feats, batch_size=FLAGS.batch_size, shuffle=True,
                                        drop_last=True,
                                        collate_fn=transformers.default_data_collator)
@@ -191,13 +188,7 @@ def run_hf(work):
   step, losses = 0, []
   while step < steps:
     for batch in loader:
-      loss = model(**batch).loss
-      loss.backward()
-      torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-      opt.step()
-      sched.step()
-      opt.zero_grad()
-      losses.append(float(loss))
+      losses.append(float(hf_recipe.train_step(model, batch, opt, sched)))
       step += 1
       if step % 20 == 0 or step == steps:
         print(f"hf step {step}/{steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f}",
