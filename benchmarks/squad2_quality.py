@@ -23,11 +23,14 @@ in its own process (torch and TF crash in one); the same official v2.0 evaluator
 
 Prints per side: exact, f1, HasAns_f1, NoAns_f1, best_f1, best_f1_thresh, span_f1 (F1 on the
 answerable questions of the best non-null span, i.e. whether spans were learned at all), the
-training windows and the share of them labelled [CLS], and the all-"no answer" baseline.
+training windows and the share of them labelled [CLS], the last training loss next to the loss of
+a model that learned only that share (prior_only_loss), and the all-"no answer" baseline.
 """
 
 import json
+import math
 import os
+import re
 import random
 import subprocess
 import sys
@@ -109,6 +112,15 @@ def make_split(work):
               eval_titles=sorted(eval_titles))
 
 
+def prior_only_loss(windows):
+  """The span loss of a model that knows only how often the label is [CLS]: that rate on [CLS],
+  the rest spread evenly over the window's context tokens. windows: [(at_cls, context_tokens)].
+  A run whose training loss stays near it has learned nothing about spans."""
+  p = sum(at_cls for at_cls, _ in windows) / len(windows)
+  return sum(-math.log(p) if at_cls else -math.log((1 - p) / n)
+             for at_cls, n in windows) / len(windows)
+
+
 def _steps(num_questions):
   return int(num_questions / FLAGS.batch_size * FLAGS.epochs)
 
@@ -149,7 +161,7 @@ def hf_train_features(tok, questions, max_seq_length, doc_stride):
           end = next(t for t in reversed(ctx) if offs[t][0] < a_end)
       feats.append(dict(input_ids=enc["input_ids"][i], token_type_ids=enc["token_type_ids"][i],
                         attention_mask=enc["attention_mask"][i], start_positions=start,
-                        end_positions=end))
+                        end_positions=end, seq=seq))
   return feats
 
 
@@ -181,7 +193,8 @@ def run_hf(work):
   steps = _steps(len(train))
   model = transformers.BertForQuestionAnswering.from_pretrained(d)
   opt, sched = hf_recipe.adamw_with_warmup(model, FLAGS.learning_rate, steps)
-  loader = torch.utils.data.DataLoader(feats, batch_size=FLAGS.batch_size, shuffle=True,
+  loader = torch.utils.data.DataLoader([{k: v for k, v in f.items() if k != "seq"}
+                                        for f in feats], batch_size=FLAGS.batch_size, shuffle=True,
                                        drop_last=True,
                                        collate_fn=transformers.default_data_collator)
   model.train()
@@ -223,7 +236,10 @@ def run_hf(work):
     with open(os.path.join(work, "hf", f"{name}.json"), "w", encoding="utf-8") as f:
       json.dump(obj, f)
   null_share = sum(f["start_positions"] == 0 for f in feats) / len(feats)
+  prior = prior_only_loss([(f["start_positions"] == 0, sum(s == 1 for s in f["seq"]))
+                           for f in feats])
   print(json.dumps(dict(train_windows=len(feats), null_share=null_share, steps=steps,
+                        prior_loss=prior,
                         final_loss=sum(losses[-20:]) / len(losses[-20:]),
                         train_s=trained - began, whole_s=time.perf_counter() - began)))
 
@@ -250,14 +266,19 @@ def run_ours(work, out):
   if proc.returncode:
     raise SystemExit(f"squad2_quality: run_squad failed, see {work}/ours.log")
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  starts = [int(tf.train.Example.FromString(r.numpy()).features.feature["start_positions"]
-                .int64_list.value[0])
-            for r in tf.data.TFRecordDataset(os.path.join(out, "train.tf_record"))]
+  windows = []  # (at [CLS], context tokens): segment 1 is the context and its [SEP]
+  for r in tf.data.TFRecordDataset(os.path.join(out, "train.tf_record")):
+    f = tf.train.Example.FromString(r.numpy()).features.feature
+    windows.append((f["start_positions"].int64_list.value[0] == 0,
+                    sum(f["segment_ids"].int64_list.value) - 1))
+  with open(os.path.join(work, "ours.log"), encoding="utf-8") as f:
+    losses = re.findall(r" loss=([0-9.]+)", f.read())
   with open(os.path.join(out, "nbest_predictions.json"), encoding="utf-8") as f:
     spans = {k: next((e["text"] for e in v if e["text"]), "") for k, v in json.load(f).items()}
   with open(os.path.join(out, "spans.json"), "w", encoding="utf-8") as f:
     json.dump(spans, f)
-  return dict(train_windows=len(starts), null_share=sum(s == 0 for s in starts) / len(starts),
+  return dict(train_windows=len(windows), null_share=sum(w[0] for w in windows) / len(windows),
+              prior_loss=prior_only_loss(windows), final_loss=float(losses[-1]),
               whole_s=time.perf_counter() - began)
 
 
@@ -324,7 +345,8 @@ def main(_):
     print(f"{side:4s} exact {m['exact']:.2f} f1 {m['f1']:.2f} HasAns_f1 {m['HasAns_f1']:.2f} "
           f"NoAns_f1 {m['NoAns_f1']:.2f} best_f1 {m['best_f1']:.2f} best_f1_thresh "
           f"{m['best_f1_thresh']:.3f} span_f1 {m['span_f1']:.2f} | train windows "
-          f"{m['train_windows']} ([CLS]-labelled {100 * m['null_share']:.1f} %), wall "
+          f"{m['train_windows']} ([CLS]-labelled {100 * m['null_share']:.1f} %), last train "
+          f"loss {m['final_loss']:.3f} ([CLS] rate only: {m['prior_loss']:.3f}), wall "
           f"{m['whole_s']:.0f} s", flush=True)
   print(f"all-no-answer baseline f1 {baseline:.2f}; goal: best_f1 >= {baseline + 10:.2f} and "
         f"ours >= HF")

@@ -41,6 +41,7 @@ def test_hf_windows_and_labels_equal_run_squads(tmp_path):
     assert h["token_type_ids"] == o.segment_ids
     assert h["attention_mask"] == o.input_mask
     assert (h["start_positions"], h["end_positions"]) == (o.start_position, o.end_position)
+    assert sum(s == 1 for s in h["seq"]) == sum(o.segment_ids) - 1  # context tokens
 
 
 def test_best_span_by_hand(monkeypatch):
@@ -57,3 +58,11 @@ def test_best_span_by_hand(monkeypatch):
   start[6], end[3] = 6.0, 6.0  # 6 -> 3 (12) is reversed: 6 -> 6 (11) wins
   assert squad2_quality.best_span(start, end, seq, offs) == (11.0, 10, 12)
   assert squad2_quality.best_span(start, end, [None, 0, None] + [0] * 5, offs) is None
+
+
+def test_prior_only_loss_by_hand():
+  # Half the windows at [CLS]: -ln 0.5 there; the other half spread 0.5 over 4 context tokens.
+  assert squad2_quality.prior_only_loss([(True, 5), (False, 4)]) == pytest.approx(
+      (0.6931472 + 2.0794415) / 2)
+  assert squad2_quality.prior_only_loss([(True, 3), (True, 9), (False, 1), (True, 2)]) == (
+      pytest.approx((3 * 0.2876821 + 1.3862944) / 4))
