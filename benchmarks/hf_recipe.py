@@ -16,11 +16,11 @@ def adamw_with_warmup(model, learning_rate, steps):
 
 
 def train_step(model, batch, opt, sched):
-  """One update on `batch` (with labels); returns the loss tensor."""
+  """One update on `batch` (with labels); returns the loss (detached)."""
   loss = model(**batch).loss
   loss.backward()
   torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
   opt.step()
   sched.step()
   opt.zero_grad()
-  return loss
+  return loss.detach()
