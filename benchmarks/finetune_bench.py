@@ -109,10 +109,10 @@ def _ours_cmd(out_dir):
 # timed (wall and CPU) by wrapping loop._make_train_loop's result; nothing else changes.
 _OURS_CHILD = """
 import atexit, json, sys, time
-from absl import app
-from run_scripts import run_classifier as rc
+from official_bert.cli import run_classifier as rc
+from official_bert.training import loop
 spent = [0.0, 0.0]
-make = rc.loop._make_train_loop
+make = loop._make_train_loop
 def timed_make(*args, **kwargs):
   fn = make(*args, **kwargs)
   def timed(*a, **k):
@@ -122,9 +122,9 @@ def timed_make(*args, **kwargs):
     spent[1] += time.process_time() - c
     return out
   return timed
-rc.loop._make_train_loop = timed_make
+loop._make_train_loop = timed_make
 atexit.register(lambda: print(json.dumps(dict(train_s=spent[0], train_cpu_s=spent[1]))))
-app.run(rc.main, argv=sys.argv)
+rc.run()
 """
 
 

@@ -336,11 +336,14 @@ def read_keras_hub(path):
   return weights, config
 
 
-def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=True):
+def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=True,
+                    gr_tokenizer=False):
   """Saves a keras-hub BertBackbone preset (plus its tokenizer when a vocab is given).
 
   keras-hub's BertBackbone has the encoder only and always uses GR's tanh GELU; heads are
-  dropped and an erf-GELU config is reported.
+  dropped and an erf-GELU config is reported. The tokenizer is keras-hub's BertTokenizer
+  (NFKC case folding when uncased), or with gr_tokenizer official_bert's GRBertTokenizer, which
+  tokenises as GR but loads only where official_bert.keras_hub_tokenizer is imported.
   """
   if config.hidden_act != "gelu":
     logging.warning("keras-hub's BertBackbone always uses the tanh GELU; this model's "
@@ -358,10 +361,15 @@ def write_keras_hub(weights, config, output_dir, vocab_file=None, do_lower_case=
     tf.io.gfile.rmtree(tmp)
   backbone.save_to_preset(tmp)
   if vocab_file:
-    import keras_hub  # pylint: disable=import-outside-toplevel
+    if gr_tokenizer:
+      from official_bert import keras_hub_tokenizer  # pylint: disable=import-outside-toplevel
+      tokenizer_cls = keras_hub_tokenizer.GRBertTokenizer
+    else:
+      import keras_hub  # pylint: disable=import-outside-toplevel
+      tokenizer_cls = keras_hub.models.BertTokenizer
     # GR strips accents exactly when it lower-cases (BasicTokenizer, do_lower_case).
-    keras_hub.models.BertTokenizer(vocabulary=vocab_file, lowercase=do_lower_case,
-                                   strip_accents=do_lower_case).save_to_preset(tmp)
+    tokenizer_cls(vocabulary=vocab_file, lowercase=do_lower_case,
+                  strip_accents=do_lower_case).save_to_preset(tmp)
   if tf.io.gfile.exists(output_dir):
     for name in tf.io.gfile.listdir(tmp):
       name = name.rstrip("/")
@@ -555,9 +563,10 @@ OUTPUT_FORMATS = ("tf1", "hf", "keras_hub", "keras")
 
 
 def convert(input_path, output_format, output_dir, input_format=None, bert_config_file=None,
-            vocab_file=None, do_lower_case=None):
+            vocab_file=None, do_lower_case=None, keras_hub_gr_tokenizer=False):
   """Reads weights in any format (auto-detected unless given) and writes them in
-  `output_format`, with bert_config.json / config.json and the vocabulary.
+  `output_format`, with bert_config.json / config.json and the vocabulary
+  (keras_hub_gr_tokenizer: see write_keras_hub's gr_tokenizer).
 
   tf1 and tf2 inputs keep their config in bert_config.json beside them (or bert_config_file).
   vocab_file and do_lower_case default to what the input folder says (see
@@ -593,7 +602,7 @@ def convert(input_path, output_format, output_dir, input_format=None, bert_confi
   elif output_format == "hf":
     write_hf(weights, config, output_dir, do_lower_case=do_lower_case if vocab else None)
   elif output_format == "keras_hub":
-    write_keras_hub(weights, config, output_dir, vocab, do_lower_case)
+    write_keras_hub(weights, config, output_dir, vocab, do_lower_case, keras_hub_gr_tokenizer)
   else:
     write_keras(weights, config, output_dir)
   if vocab:

@@ -67,6 +67,9 @@ COMMANDS = {
     "python run_scripts/convert_checkpoint.py --input=/tmp/pretraining_output --output_format=hf "
     "--output_dir=/tmp/pretrained_hf":
         ("tests/test_checkpoints.py::test_training_checkpoints_export_to_hf_and_back",),
+    "python run_scripts/convert_checkpoint.py --input=/tmp/pretraining_output "
+    "--output_format=keras_hub --keras_hub_gr_tokenizer --output_dir=/tmp/pretrained_kh":
+        ("tests/test_checkpoints.py::test_training_checkpoint_exports_gr_tokenizer_to_keras_hub",),
     "python data_prep/prepare_corpus.py --input_format=wikiextractor "
     "--input_file='../shared/data/wikipedia_sample/wiki_0*' --output_file=/tmp/wiki.txt": _DATA_PREP,
     "python data_prep/prepare_corpus.py --task_name=CoLA --data_dir=../shared/data/glue/CoLA "

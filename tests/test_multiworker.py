@@ -49,8 +49,9 @@ def _mirrored(job, flags, weights):
   return np.load(weights)
 
 
-def _two_workers(job, flags, weights_dir):
-  """Two processes, one replica each, as two hosts would run the documented command."""
+def _two_workers(job, flags, weights_dir, expect="with 2 replica(s) in sync"):
+  """Two processes, one replica each, as two hosts would run the documented command; `expect`
+  must be in both workers' logs."""
   workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
   procs = []
   try:
@@ -66,6 +67,7 @@ def _two_workers(job, flags, weights_dir):
     for p, err in zip(procs, errors):
       assert p.returncode == 0, err[-3000:]
       assert "with 2 replica(s) in sync" in err
+      assert expect in err, err[-3000:]
   finally:
     for p in procs:
       if p.poll() is None:
@@ -99,12 +101,25 @@ def test_run_pretraining_two_workers_equal_two_mirrored_replicas(data_dir, confi
             f"--output_dir={tmp_path / out}", "--do_train", f"--max_seq_length={th.SEQ}",
             f"--max_predictions_per_seq={th.PRED}", "--num_train_steps=3",
             "--num_warmup_steps=1", "--learning_rate=1e-3", "--train_batch_size=8",
-            "--steps_per_loop=1", "--save_checkpoints_steps=3"]
+            "--steps_per_loop=1", "--save_checkpoints_steps=1"]
   mirrored = _mirrored("run_pretraining", flags("mirrored"), tmp_path / "mirrored.npz")
   workers = _two_workers("run_pretraining", flags("mwms"), tmp_path)
   _check(mirrored, workers)
   names = sorted(os.listdir(tmp_path / "mwms"))
   assert "model.ckpt-3.index" in names and ".tmp_worker1" not in names, names
+  # Killed after the step-1 checkpoint, then restarted: both workers resume to the same weights.
+  out = tmp_path / "mwms"
+  for name in names:
+    if name.startswith(("model.ckpt-2", "model.ckpt-3")):
+      os.remove(out / name)
+  (out / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-1"\n'
+                                  'all_model_checkpoint_paths: "model.ckpt-1"\n')
+  (tmp_path / "resumed").mkdir()
+  resumed = _two_workers("run_pretraining", flags("mwms"), tmp_path / "resumed",
+                         expect="Resuming at step 1 of 3")
+  for k in workers[0].files:
+    for w in resumed:
+      np.testing.assert_array_equal(w[k], workers[0][k])
 
 
 _COLA = ["our friends won't buy this analysis, let alone the next one we propose.",

@@ -117,6 +117,17 @@ def test_mirrored_two_cpus_matches_one_device(records, tmp_path):
   one = np.load(tmp_path / "one.npz")
   two = np.load(tmp_path / "mirrored.npz")
   _assert_weights_close([one[k] for k in one.files], [two[k] for k in one.files], 1e-5)
+  # 2 replicas with dropout, stopped after 2 steps and resumed to 4 == 4 straight steps.
+  assert "Resuming at step 2 of 4" in proc.stderr, proc.stderr[-3000:]
+  straight, halfway, resumed = (_npz_list(tmp_path / f"{n}.npz")
+                                for n in ("straight", "halfway", "resumed"))
+  _assert_weights_close(straight, resumed, 1e-6)
+  assert max(float(np.max(np.abs(x - y))) for x, y in zip(straight, halfway)) > 1e-4
+
+
+def _npz_list(path):
+  with np.load(path) as arrays:
+    return [arrays[k] for k in arrays.files]
 
 
 def test_micro_batches_split_static_and_dynamic_lengths():

@@ -2,7 +2,8 @@
 
   python tests/training_helper.py mirrored RECORDS_GLOB OUT_DIR   # 2 logical CPUs vs 1 device
 Writes the final weights to OUT_DIR: one.npz (one device fed 2 replicas' batches) and
-mirrored.npz (4 steps each).
+mirrored.npz (4 steps each); with dropout on, 2 replicas: straight.npz (4 steps), halfway.npz
+(stopped after 2 of 4 steps) and resumed.npz (that run resumed to 4).
 
   python tests/training_helper.py cli JOB NUM_CPUS WEIGHTS.npz --flag=... ...
 runs official_bert.cli.JOB (what run_scripts/JOB.py runs) with its flags, on NUM_CPUS logical CPU
@@ -133,6 +134,15 @@ def _main(mode, pattern, out_dir):
     _, w2 = run(mirrored, files, os.path.join(out_dir, "mirrored"), 4)
     np.savez(os.path.join(out_dir, "one.npz"), *w1)
     np.savez(os.path.join(out_dir, "mirrored.npz"), *w2)
+    # Resume: each replica's input position and dropout RNG state, the weights and the slots.
+    from absl import logging  # pylint: disable=import-outside-toplevel
+    logging.set_verbosity(logging.INFO)  # the test reads "Resuming at step 2 of 4"
+    _, straight = run(mirrored, files, os.path.join(out_dir, "straight"), 4, dropout=0.1)
+    resume_dir = os.path.join(out_dir, "resumed")
+    _, halfway = run(mirrored, files, resume_dir, 2, total_steps=4, dropout=0.1)
+    _, resumed = run(mirrored, files, resume_dir, 4, dropout=0.1)
+    for name, weights in (("straight", straight), ("halfway", halfway), ("resumed", resumed)):
+      np.savez(os.path.join(out_dir, f"{name}.npz"), *weights)
   else:
     raise SystemExit(f"unknown mode {mode}")
 

@@ -37,16 +37,25 @@ flags.DEFINE_bool("do_lower_case", None,
                   "Whether the vocab is uncased (for the HF and keras-hub tokenizer configs). "
                   "Default: what the input says (HF tokenizer_config.json, keras-hub "
                   "tokenizer.json, a GR folder named uncased_* / cased_*), else True.")
+flags.DEFINE_bool("keras_hub_gr_tokenizer", False,
+                  "keras_hub output: write official_bert's GRBertTokenizer, which lower-cases as "
+                  "GR (keras-hub's BertTokenizer applies NFKC case folding: '5½' -> '51⁄2'); "
+                  "it loads with keras_hub.models.BertTokenizer.from_preset only after "
+                  "`import official_bert.keras_hub_tokenizer`.")
 flags.DEFINE_enum("output_format", None, list(checkpoints.OUTPUT_FORMATS), "Format to write.")
 flags.DEFINE_string("output_dir", None, "Directory for the weights, config and vocab.")
 FLAGS = flags.FLAGS
 
 
 def main(_):
+  if FLAGS.keras_hub_gr_tokenizer and FLAGS.output_format != "keras_hub":
+    raise errors.UserError("applies to keras-hub presets only", errors.flag(
+        "keras_hub_gr_tokenizer"), "add --output_format=keras_hub or drop the flag")
   try:
     checkpoints.convert(FLAGS.input, FLAGS.output_format, FLAGS.output_dir,
                         input_format=FLAGS.input_format, bert_config_file=FLAGS.bert_config_file,
-                        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+                        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
+                        keras_hub_gr_tokenizer=FLAGS.keras_hub_gr_tokenizer)
   except (FileNotFoundError, presets.PresetError, checkpoints.CheckpointMismatchError) as e:
     # The user's input is wrong: one line (cli's convention) naming the flag.
     first, *rest = str(e).splitlines()

@@ -98,6 +98,11 @@ def worker_id(strategy):
   return resolver.task_id or 0
 
 
+def replicas_per_pipeline(input_context):
+  """How many replicas one input pipeline feeds: it yields that many batches per step."""
+  return max(1, input_context.num_replicas_in_sync // input_context.num_input_pipelines)
+
+
 def replica_shards(input_context=None):
   """(num_shards, shard ids) of the replicas one input pipeline feeds: one shard per replica.
 
@@ -108,7 +113,7 @@ def replica_shards(input_context=None):
   if input_context is None:
     return 1, [0]
   replicas = input_context.num_replicas_in_sync
-  per_pipeline = max(1, replicas // input_context.num_input_pipelines)
+  per_pipeline = replicas_per_pipeline(input_context)
   first = input_context.input_pipeline_id * per_pipeline
   return replicas, list(range(first, first + per_pipeline))
 

@@ -354,8 +354,10 @@ def train(task, strategy, dataset_fn, optimizer_fn, settings, init_fn=None, eval
   if step >= total:
     return model
 
-  # Skipping the batches already consumed restores the input position exactly.
-  dist_ds = strategy.distribute_datasets_from_function(lambda ctx: dataset_fn(ctx).skip(step))
+  # Skipping the batches already consumed restores the input position exactly: a pipeline
+  # feeding several replicas has yielded one batch per replica per step.
+  dist_ds = strategy.distribute_datasets_from_function(
+      lambda ctx: dataset_fn(ctx).skip(step * distribute.replicas_per_pipeline(ctx)))
   iterator = iter(dist_ds)
   train_loop = _make_train_loop(task, strategy, model, optimizer, settings, element_spec)
   writers = summaries.Writers(settings.output_dir, enabled=chief and settings.write_summaries)
