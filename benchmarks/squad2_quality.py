@@ -134,7 +134,7 @@ def _questions(path):
 
 
 def hf_windows(tok, question, context, max_seq_length, doc_stride):
-  """HF windows that start every doc_stride context tokens, as GR's (HF's `stride` is an overlap)."""
+  """HF windows that start every doc_stride context tokens as GR's (HF's `stride`: an overlap)."""
   q_len = len(tok(question, add_special_tokens=False)["input_ids"][:_MAX_QUERY])
   room = max_seq_length - q_len - 3
   return tok(question, context, truncation="only_second", max_length=max_seq_length,
