@@ -1,6 +1,6 @@
 r"""SQuAD v2.0 quality on CPU: run_squad.py vs HF transformers + torch, same data, weights, recipe.
 
-  python benchmarks/squad2_quality.py            # the full comparison (~40 min per side, 2 idle cores)
+  python benchmarks/squad2_quality.py            # the full comparison: 218 training steps per side
   SMOKE=1 python benchmarks/squad2_quality.py    # a few steps on 40 + 40 questions (pipeline check)
 
 Data (no SQuAD train set in the shared data; the split is by article, matched by title):
