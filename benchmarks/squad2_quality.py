@@ -278,7 +278,8 @@ def run_ours(work, out):
   with open(os.path.join(out, "spans.json"), "w", encoding="utf-8") as f:
     json.dump(spans, f)
   return dict(train_windows=len(windows), null_share=sum(w[0] for w in windows) / len(windows),
-              prior_loss=prior_only_loss(windows), final_loss=float(losses[-1]),
+              prior_loss=prior_only_loss(windows),
+              final_loss=float(losses[-1]) if losses else math.nan,  # none when resumed
               whole_s=time.perf_counter() - began)
 
 
