@@ -77,24 +77,15 @@ def train(rows, *, max_seq_length, batch_size=32, learning_rate=5e-5, epochs=1.0
       generator=torch.Generator().manual_seed(seed))
   model = transformers.BertForSequenceClassification.from_pretrained(d, num_labels=num_labels)
   model.train()
-  named = list(model.named_parameters())
-  no_decay = [p for n, p in named if "LayerNorm" in n or n.endswith("bias")]
-  decay = [p for n, p in named if not ("LayerNorm" in n or n.endswith("bias"))]
-  opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                           {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate)
+  from benchmarks import hf_recipe  # pylint: disable=import-outside-toplevel
   steps = int(len(loader) * epochs)
-  sched = transformers.get_linear_schedule_with_warmup(opt, int(0.1 * steps), steps)
+  opt, sched = hf_recipe.adamw_with_warmup(model, learning_rate, steps)
   log = (open(log_file, "w", encoding="utf-8", buffering=1)  # pylint: disable=consider-using-with
          if log_file else None)
   start, cpu, step = time.perf_counter(), time.process_time(), 0
   while step < steps:
     for batch in loader:
-      loss = model(**batch).loss
-      loss.backward()
-      torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-      opt.step()
-      sched.step()
-      opt.zero_grad()
+      loss = hf_recipe.train_step(model, batch, opt, sched)
       step += 1
       if log:
         log.write(json.dumps(dict(step=step, loss=loss.item(),
