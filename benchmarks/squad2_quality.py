@@ -45,24 +45,29 @@ sys.path.insert(0, _ROOT)
 _SMOKE = bool(os.environ.get("SMOKE"))
 _DATA = os.environ.get("OFFICIAL_BERT_DATA", os.path.join(_ROOT, "..", "shared", "data"))
 
-flags.DEFINE_string("data_dir", os.path.join(_DATA, "squad"), "Holds the two SQuAD files.")
-flags.DEFINE_string("work_dir", "/tmp/squad2_quality", "Split, outputs of both sides.")
-flags.DEFINE_string("eval_articles", "5-8", "Evaluated articles of the v2.0 file.")
-flags.DEFINE_string("train_articles", "1-4", "Trained-on articles of the v2.0 file.")
-flags.DEFINE_integer("v1_questions", 40 if _SMOKE else 2000,
-                     "Answerable training questions from v1.1 dev articles not in the v2.0 file.")
-flags.DEFINE_integer("max_questions", 40 if _SMOKE else 0,
-                     "If > 0, the first N questions of each v2.0 split (smoke runs).")
-flags.DEFINE_integer("max_seq_length", 192, "Window length.")
-flags.DEFINE_integer("doc_stride", 128, "Tokens between window starts.")
-flags.DEFINE_integer("batch_size", 32, "Train batch size.")
-flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate.")
-flags.DEFINE_float("epochs", 0.5 if _SMOKE else 2.0, "GR's epochs (counted in questions).")
-flags.DEFINE_integer("seed", 12345, "Seed of both sides.")
-flags.DEFINE_list("sides", ["ours", "hf"], "Which sides to run.")
-flags.DEFINE_list("ours_flags", ["adam_bias_correction"],
-                  "Extra run_squad.py flags (without --), e.g. adam_bias_correction.")
-flags.DEFINE_enum("child", None, ["hf"], "Internal: run the HF side in this process.")
+def _define_flags():
+  # Defined when run as a script only: tests import this module's helpers into a process whose
+  # other modules define flags of the same names (max_seq_length, ...).
+  flags.DEFINE_string("data_dir", os.path.join(_DATA, "squad"), "Holds the two SQuAD files.")
+  flags.DEFINE_string("work_dir", "/tmp/squad2_quality", "Split, outputs of both sides.")
+  flags.DEFINE_string("eval_articles", "5-8", "Evaluated articles of the v2.0 file.")
+  flags.DEFINE_string("train_articles", "1-4", "Trained-on articles of the v2.0 file.")
+  flags.DEFINE_integer("v1_questions", 40 if _SMOKE else 2000,
+                       "Answerable training questions from v1.1 dev articles not in the v2.0 file.")
+  flags.DEFINE_integer("max_questions", 40 if _SMOKE else 0,
+                       "If > 0, the first N questions of each v2.0 split (smoke runs).")
+  flags.DEFINE_integer("max_seq_length", 192, "Window length.")
+  flags.DEFINE_integer("doc_stride", 128, "Tokens between window starts.")
+  flags.DEFINE_integer("batch_size", 32, "Train batch size.")
+  flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate.")
+  flags.DEFINE_float("epochs", 0.5 if _SMOKE else 2.0, "GR's epochs (counted in questions).")
+  flags.DEFINE_integer("seed", 12345, "Seed of both sides.")
+  flags.DEFINE_list("sides", ["ours", "hf"], "Which sides to run.")
+  flags.DEFINE_list("ours_flags", ["adam_bias_correction"],
+                    "Extra run_squad.py flags (without --), e.g. adam_bias_correction.")
+  flags.DEFINE_enum("child", None, ["hf"], "Internal: run the HF side in this process.")
+
+
 FLAGS = flags.FLAGS
 
 _N_BEST, _MAX_ANSWER, _MAX_QUERY = 20, 30, 64
@@ -354,4 +359,5 @@ def main(_):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)
