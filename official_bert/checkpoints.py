@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from official_bert import configs
-from official_bert.training import progress
+from official_bert import progress
 from official_bert.utils import atomic_path
 
 # Variables of GR's optimizer and bookkeeping, present in released checkpoints.

@@ -15,7 +15,7 @@ import tensorflow_text as tf_text
 
 from official_bert.data import records
 from official_bert.layers import preprocessing
-from official_bert.training import progress
+from official_bert import progress
 from official_bert.utils import atomic_dir
 
 class _TextServer(tf.Module):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from official_bert.training import progress
+from official_bert import progress
 
 
 class _Clock:

@@ -18,7 +18,7 @@ from official_bert import configs, optimization, tokenization
 from official_bert.tasks import base
 from official_bert.training import distribute
 from official_bert.training import loop
-from official_bert.training import progress
+from official_bert import progress
 
 FLAGS = flags.FLAGS
 

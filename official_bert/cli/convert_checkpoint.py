@@ -19,7 +19,7 @@ from official_bert import cli
 from official_bert import errors
 from official_bert import presets
 from official_bert.cli import common_flags
-from official_bert.training import progress
+from official_bert import progress
 
 INPUT_FORMATS = ["tf1", "tf2", "hf", "keras_hub", "keras"]
 

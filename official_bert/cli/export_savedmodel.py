@@ -43,7 +43,8 @@ from official_bert import cli
 from official_bert import checkpoints, configs, encoder, models, serving
 from official_bert.data import classifier, tagging
 from official_bert.cli import common_flags
-from official_bert.training import loop, progress
+from official_bert import progress
+from official_bert.training import loop
 
 flags.DEFINE_enum("export_type", "classifier", ["classifier", "squad", "ner", "encoder"],
                   "What was trained: run_classifier, run_squad, run_ner, or any checkpoint's "

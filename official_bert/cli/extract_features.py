@@ -18,7 +18,7 @@ from official_bert import errors
 from official_bert import checkpoints, configs, encoder, tokenization
 from official_bert.cli import common_flags
 from official_bert.data import extract
-from official_bert.training import progress
+from official_bert import progress
 from official_bert.utils import atomic_open
 
 flags.DEFINE_string("input_file", None, "Text, one example per line; 'a ||| b' for pairs.")

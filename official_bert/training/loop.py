@@ -47,8 +47,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from official_bert import checkpoints, optimization
-from official_bert.training import distribute, progress, summaries
+from official_bert import checkpoints, optimization, progress
+from official_bert.training import distribute, summaries
 
 CHECKPOINT_NAME = "model.ckpt"
 
