@@ -22,11 +22,14 @@ in its own process (torch and TF crash in one); the same official v2.0 evaluator
 (official_bert.tasks.squad_evaluate) scores both, with the best-threshold search on null_odds.
 
 Prints per side: exact, f1, HasAns_f1, NoAns_f1, best_f1, best_f1_thresh, span_f1 (F1 on the
-answerable questions of the best non-null span, i.e. whether spans were learned at all), the
+answerable questions of the best non-null span, i.e. whether spans were learned at all),
+span_best_f1 (the threshold search over those spans: GR's prediction at its best threshold),
+null_auc (whether the null odds rank unanswerable questions above answerable ones), the
 training windows and the share of them labelled [CLS], the last training loss next to the loss of
 a model that learned only that share (prior_only_loss), and the all-"no answer" baseline.
 """
 
+import bisect
 import json
 import math
 import os
@@ -293,8 +296,22 @@ def _child_env():
               TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
 
 
+def null_auc(has_answer, null_odds):
+  """How well the null odds rank questions: the chance that an unanswerable question gets higher
+  odds than an answerable one (ties count half); 0.5 is no signal. Both: {qas_id: ...}."""
+  no = [null_odds[k] for k, has in has_answer.items() if not has]
+  yes = sorted(null_odds[k] for k, has in has_answer.items() if has)
+  if not no or not yes:
+    return math.nan
+  above = sum(bisect.bisect_left(yes, x) + 0.5 * (bisect.bisect_right(yes, x) -
+                                                  bisect.bisect_left(yes, x)) for x in no)
+  return above / (len(no) * len(yes))
+
+
 def score(eval_file, out):
-  """Official v2.0 metrics of out/predictions.json + null_odds.json, and span_f1."""
+  """Official v2.0 metrics of out/predictions.json + null_odds.json; span_f1; span_best_f1 (the
+  best-threshold search over the best non-null spans, i.e. GR's prediction re-run at its best
+  --null_score_diff_threshold) and null_auc."""
   from official_bert.data import squad  # pylint: disable=import-outside-toplevel
   from official_bert.tasks import squad_evaluate  # pylint: disable=import-outside-toplevel
   m = squad_evaluate.evaluate_files(eval_file, os.path.join(out, "predictions.json"),
@@ -305,6 +322,11 @@ def score(eval_file, out):
   answerable = [{**a, "paragraphs": [{**p, "qas": [q for q in p["qas"] if q["answers"]]}
                                      for p in a["paragraphs"]]} for a in dataset]
   m["span_f1"] = squad_evaluate.evaluate_v2(answerable, spans)["f1"]
+  with open(os.path.join(out, "null_odds.json"), encoding="utf-8") as f:
+    odds = json.load(f)
+  m["span_best_f1"] = squad_evaluate.evaluate_v2(dataset, spans, odds)["best_f1"]
+  m["null_auc"] = null_auc({q["id"]: bool(q["answers"]) for a in dataset
+                            for p in a["paragraphs"] for q in p["qas"]}, odds)
   return m
 
 
@@ -350,7 +372,8 @@ def main(_):
       json.dump(m, f, indent=2)
     print(f"{side:4s} exact {m['exact']:.2f} f1 {m['f1']:.2f} HasAns_f1 {m['HasAns_f1']:.2f} "
           f"NoAns_f1 {m['NoAns_f1']:.2f} best_f1 {m['best_f1']:.2f} best_f1_thresh "
-          f"{m['best_f1_thresh']:.3f} span_f1 {m['span_f1']:.2f} | train windows "
+          f"{m['best_f1_thresh']:.3f} span_f1 {m['span_f1']:.2f} span_best_f1 "
+          f"{m['span_best_f1']:.2f} null_auc {m['null_auc']:.3f} | train windows "
           f"{m['train_windows']} ([CLS]-labelled {100 * m['null_share']:.1f} %), last train "
           f"loss {m['final_loss']:.3f} ([CLS] rate only: {m['prior_loss']:.3f}), wall "
           f"{m['whole_s']:.0f} s", flush=True)

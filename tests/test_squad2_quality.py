@@ -3,6 +3,7 @@ features, its span search against hand values. (The benchmark itself is too slow
 SMOKE run takes minutes; RESULTS.md names it, tests/test_docs.py checks the name.)"""
 
 import json
+import math
 import os
 
 import pytest
@@ -66,3 +67,13 @@ def test_prior_only_loss_by_hand():
       (0.6931472 + 2.0794415) / 2)
   assert squad2_quality.prior_only_loss([(True, 3), (True, 9), (False, 1), (True, 2)]) == (
       pytest.approx((3 * 0.2876821 + 1.3862944) / 4))
+
+
+def test_null_auc_by_hand():
+  has = {"a": True, "b": True, "n": False, "m": False}
+  # Both unanswerable above both answerable: 1; reversed: 0; n ties with b, above a: (1 + .5 +
+  # 0 + 0) / 4.
+  assert squad2_quality.null_auc(has, {"a": 0., "b": 1., "n": 2., "m": 3.}) == 1.0
+  assert squad2_quality.null_auc(has, {"a": 2., "b": 3., "n": 0., "m": 1.}) == 0.0
+  assert squad2_quality.null_auc(has, {"a": 0., "b": 1., "n": 1., "m": -1.}) == 0.375
+  assert math.isnan(squad2_quality.null_auc({"a": True}, {"a": 0.}))
