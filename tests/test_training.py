@@ -180,8 +180,10 @@ def test_progress_lines_at_wall_time_cadence(records, tmp_path, caplog):
   assert len(lines) >= 3 and steps == sorted(steps), steps  # ~4.8 s of steps, 1 s cadence
   gaps = [b - a for (a, _), (b, _) in zip(lines, lines[1:])]
   assert max(gaps) < 2.5, gaps  # a call lasts ~1/5 of the interval: lines stay near cadence
-  rates = [float(m.group(4)) for _, m in lines[1:]]
-  assert all(0 < r < 8 / 0.2 * 1.5 for r in rates), rates  # 8 examples per >= 0.2 s step
+  # From the second interval on: the first may drain what the input pipeline prefetched while
+  # the step was traced (a slow trace on a loaded machine lets it run ahead).
+  rates = [float(m.group(4)) for _, m in lines[2:]]
+  assert rates and all(0 < r < 8 / 0.2 * 1.5 for r in rates), rates  # 8 examples per >= 0.2 s step
   mid = lines[len(lines) // 2][1]
   assert mid.group(6) != "?" and mid.group(6).endswith("s")
 
