@@ -29,7 +29,6 @@ training windows and the share of them labelled [CLS], the last training loss ne
 a model that learned only that share (prior_only_loss), and the all-"no answer" baseline.
 """
 
-import bisect
 import json
 import math
 import os
@@ -299,13 +298,12 @@ def _child_env():
 def null_auc(has_answer, null_odds):
   """How well the null odds rank questions: the chance that an unanswerable question gets higher
   odds than an answerable one (ties count half); 0.5 is no signal. Both: {qas_id: ...}."""
-  no = [null_odds[k] for k, has in has_answer.items() if not has]
-  yes = sorted(null_odds[k] for k, has in has_answer.items() if has)
-  if not no or not yes:
+  from sklearn import metrics  # pylint: disable=import-outside-toplevel
+  ids = list(has_answer)
+  unanswerable = [not has_answer[k] for k in ids]
+  if all(unanswerable) or not any(unanswerable):
     return math.nan
-  above = sum(bisect.bisect_left(yes, x) + 0.5 * (bisect.bisect_right(yes, x) -
-                                                  bisect.bisect_left(yes, x)) for x in no)
-  return above / (len(no) * len(yes))
+  return float(metrics.roc_auc_score(unanswerable, [null_odds[k] for k in ids]))
 
 
 def score(eval_file, out):
