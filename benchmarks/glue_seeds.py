@@ -84,9 +84,11 @@ def task_data_dir(task, work_dir):
     os.makedirs(out, exist_ok=True)
     half = len(rows) // 2
     for name, part in (("train.tsv", rows[:half]), ("dev.tsv", rows[half:])):
-      with open(os.path.join(out, name + ".tmp"), "w", encoding="utf-8") as f:
+      # A temporary name of this process's own: two sweeps started together both write the split.
+      tmp = os.path.join(out, f".{name}.{os.getpid()}.tmp")
+      with open(tmp, "w", encoding="utf-8") as f:
         f.writelines([header] + part)
-      os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
+      os.replace(tmp, os.path.join(out, name))
   return out
 
 
