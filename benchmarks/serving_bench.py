@@ -88,7 +88,7 @@ def setup(work):
   """Writes work/{saved,saved_xla,features}/ SavedModels, TFLite files and work/hf/."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import keras  # pylint: disable=import-outside-toplevel
-  from official_bert import checkpoints, configs, models  # pylint: disable=import-outside-toplevel
+  from official_bert import checkpoints, configs, models, serving  # pylint: disable=import-outside-toplevel
   from official_bert.layers import preprocessing  # pylint: disable=import-outside-toplevel
   from official_bert.training import loop  # pylint: disable=import-outside-toplevel
   keras.utils.set_random_seed(0)
@@ -115,28 +115,11 @@ def setup(work):
     tf.saved_model.save(module, os.path.join(work, "features"),
                         signatures={"features": module.features})
   # TFLite: encoder + head on int32 features of any [batch, length].
-  spec = [tf.TensorSpec([None, None], tf.int32, name=n)
-          for n in ("input_ids", "input_mask", "segment_ids")]
-
-  @tf.function(input_signature=spec)
-  def probs(input_ids, input_mask, segment_ids):
-    logits = model(dict(input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids),
-                   training=False)
-    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-
-  for name, quant in (("tflite_fp32", False), ("tflite_int8", True)):
-    if done(name + ".tflite"):
-      continue
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([probs.get_concrete_function()],
-                                                           model)
-    # A few strided slices (the attention mask's new axes) are not TFLite builtins: TF kernels.
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-    if quant:
-      conv.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic-range int8 weights
-    flat = conv.convert()
-    with open(os.path.join(work, name + ".tflite.tmp"), "wb") as f:
-      f.write(flat)
-    os.rename(os.path.join(work, name + ".tflite.tmp"), os.path.join(work, name + ".tflite"))
+  for name, quantize in (("tflite_fp32", False), ("tflite_int8", True)):
+    if not done(name + ".tflite"):
+      with open(os.path.join(work, name + ".tflite.tmp"), "wb") as f:
+        f.write(serving.classifier_to_tflite(model, quantize=quantize))
+      os.rename(os.path.join(work, name + ".tflite.tmp"), os.path.join(work, name + ".tflite"))
   # HF: the same weights in HF's layout, with the package's tokenizer files.
   hf = os.path.join(work, "hf")
   checkpoints.write_hf(checkpoints.get_weights(model), config, hf)
@@ -186,16 +169,14 @@ def child_tf(variant, work):
   import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
   if variant.startswith("tflite"):
     feats = tf.saved_model.load(os.path.join(work, "features")).signatures["features"]
-    # tf.lite's interpreter carries the TF (Flex) kernels the model needs.
-    interp = tf.lite.Interpreter(os.path.join(work, variant + ".tflite"),
-                                 num_threads=os.cpu_count())
-    runner = interp.get_signature_runner()
+    from official_bert import serving  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(work, variant + ".tflite"), "rb") as f:
+      runner = serving.TFLiteRunner(f.read(), num_threads=os.cpu_count())
 
     def predict(pairs):
       f = feats(sentence=tf.constant([a for a, _ in pairs]),
                 sentence2=tf.constant([b for _, b in pairs]))
-      out = runner(**{k: v.numpy() for k, v in f.items()})
-      return next(iter(out.values()))
+      return runner({k: v.numpy() for k, v in f.items()})
   else:
     fn = tf.saved_model.load(os.path.join(work, variant)).signatures["serving_default"]
 
@@ -246,27 +227,15 @@ def main(_):
     _spawn("setup", work)
   sides = ["hf"] + FLAGS.variants
   res = {s: [] for s in sides}
-  skipped = set()
   for r in range(FLAGS.rounds):
     order = sides[r % len(sides):] + sides[:r % len(sides)]
     for side in order:
-      if side in skipped:
-        continue
-      try:
-        res[side].append(_spawn(side, work))
-      except SystemExit as e:
-        if not side.startswith("tflite"):
-          raise
-        # This TF build's tf.lite interpreter may lack the TF (Flex) kernels the model needs.
-        print(f"{side}: skipped ({str(e).strip().splitlines()[-1][:160]})", flush=True)
-        skipped.add(side)
-        continue
+      res[side].append(_spawn(side, work))
       m = res[side][-1]
       print(f"round {r} {side:12s} p50 {m['p50']:7.2f} ms  p99 {m['p99']:7.2f} ms  "
             f"batch32 {m['throughput']:7.1f} pairs/s | cpu: p50 {m.get('p50_cpu', 0):7.2f} ms "
             f"batch32 {m.get('throughput_cpu', 0):7.1f} pairs/cpu-s", flush=True)
   ref = np.array(res["saved"][0]["check"]) if "saved" in res else None
-  sides = [s for s in sides if s not in skipped]
   print(f"{'':12s} {'p50 ms':>8s} {'p99 ms':>8s} {'pairs/s':>9s} {'max|dp|':>9s}  (median "
         f"[min-max] over {FLAGS.rounds} rounds)")
   summary, ok = {}, {}

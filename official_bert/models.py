@@ -93,7 +93,7 @@ def masked_mean(sequence, input_mask=None):
   """sequence [B, S, H], input_mask [B, S] (1 = real token) -> mean over real tokens [B, H]."""
   if input_mask is None:
     return tf.reduce_mean(sequence, axis=1)
-  mask = tf.cast(input_mask, sequence.dtype)[:, :, None]                # [B, S, 1]
+  mask = tf.expand_dims(tf.cast(input_mask, sequence.dtype), -1)        # [B, S, 1]; TFLite-safe
   return tf.reduce_sum(sequence * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
 

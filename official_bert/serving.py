@@ -4,6 +4,7 @@
   export_encoder:    (sentence[, sentence2]) -> pooled_output [B, H], sequence_output [B, S, H]
   export_span_labeler (SQuAD): (question, context) -> start/end logits [B, S] and answer text
   export_tagger (NER): text -> words and per-word tags [B, W]
+  classifier_to_tflite: the classifier alone (int32 features in) as TFLite, float or int8
 
 Load an export in any process after `import tensorflow_text` (it registers the ops), or with
 `serving.load(path)`, which says so when the ops are missing.
@@ -224,6 +225,58 @@ def export_tagger(model, vocab_file, do_lower_case, max_seq_length, label_list, 
   tokenizer = preprocessing.BertTokenizerLayer(vocab_file, do_lower_case)
   server = TaggerServer(model, tokenizer, label_list, max_seq_length)
   _save(server, {"serving_default": server.tag}, export_dir, beat)
+
+
+TFLITE_INPUTS = ("input_ids", "input_mask", "segment_ids")
+
+
+def classifier_to_tflite(model, is_regression=False, quantize=False):
+  """A built BertClassifier as a TFLite flatbuffer (bytes), builtin ops only, on int32
+  input_ids / input_mask / segment_ids [B, S] -> probabilities [B, L] (STS-B: scores [B]).
+
+  The tokenizer stays outside (TFLite has no tensorflow-text ops); `TFLiteRunner` runs it.
+  quantize: dynamic-range int8 weights (float activations), about a quarter of the size."""
+  from tensorflow.python.framework import convert_to_constants  # pylint: disable=import-outside-toplevel
+  spec = [tf.TensorSpec([None, None], tf.int32, name=name) for name in TFLITE_INPUTS]
+
+  @tf.function(input_signature=spec)
+  def outputs(input_ids, input_mask, segment_ids):
+    logits = tf.cast(model(dict(input_ids=input_ids, input_mask=input_mask,
+                                segment_ids=segment_ids), training=False), tf.float32)
+    return logits[:, 0] if is_regression else tf.nn.softmax(logits, axis=-1)
+
+  # Frozen first: Keras 3 variables converted as variables come out uninitialized.
+  frozen = convert_to_constants.convert_variables_to_constants_v2(outputs.get_concrete_function())
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+  # No TF (Flex) kernels: TensorFlow's own interpreter has none, so a model needing them should
+  # fail here rather than when served.
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  if quantize:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  return converter.convert()
+
+
+class TFLiteRunner:
+  """Runs a `classifier_to_tflite` flatbuffer on feature dicts of any [B, S]."""
+
+  def __init__(self, flatbuffer, num_threads=None):
+    self._interpreter = tf.lite.Interpreter(model_content=flatbuffer, num_threads=num_threads)
+    self._inputs = {d["name"]: d["index"] for d in self._interpreter.get_input_details()}
+    self._output = self._interpreter.get_output_details()[0]["index"]
+    self._shape = None
+
+  def __call__(self, features):
+    """features: name -> int32 array [B, S] (TFLITE_INPUTS) -> the model's output (numpy)."""
+    shape = tuple(features["input_ids"].shape)
+    if shape != self._shape:  # re-planned only when the batch's shape changes
+      for index in self._inputs.values():
+        self._interpreter.resize_tensor_input(index, shape)
+      self._interpreter.allocate_tensors()
+      self._shape = shape
+    for name, index in self._inputs.items():
+      self._interpreter.set_tensor(index, features[name])
+    self._interpreter.invoke()
+    return self._interpreter.get_tensor(self._output).copy()
 
 
 def load(export_dir):

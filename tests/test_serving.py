@@ -187,3 +187,25 @@ def test_plain_load_needs_tensorflow_text_and_serving_load_says_so(exports, monk
   monkeypatch.setattr(tf.saved_model, "load", unregistered)
   with pytest.raises(RuntimeError, match=r"import tensorflow_text"):
     serving.load(path)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_classifier_tflite_equals_the_model(pooling):
+  """TFLite's own interpreter (builtin ops only) on padded batches of two shapes gives the Keras
+  model's probabilities; the int8-weight conversion stays close."""
+  keras.utils.set_random_seed(5)
+  model = models.BertClassifier(th.tiny_config(), 3, pooling=pooling)
+  model.build()
+  float_runner = serving.TFLiteRunner(serving.classifier_to_tflite(model))
+  int8_runner = serving.TFLiteRunner(serving.classifier_to_tflite(model, quantize=True))
+  rng = np.random.default_rng(0)
+  for batch, length in ((3, 9), (1, 5)):
+    ids = rng.integers(1, 99, (batch, length)).astype(np.int32)
+    mask = np.ones_like(ids)
+    mask[0, length - 2:] = 0  # padding in the first row
+    segments = np.zeros_like(ids)
+    segments[:, length // 2:] = 1
+    features = dict(input_ids=ids, input_mask=mask, segment_ids=segments)
+    expected = tf.nn.softmax(model(features, training=False), axis=-1).numpy()
+    np.testing.assert_allclose(float_runner(features), expected, atol=1e-5)
+    np.testing.assert_allclose(int8_runner(features), expected, atol=5e-2)

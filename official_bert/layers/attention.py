@@ -15,8 +15,9 @@ from official_bert.layers.common import Dropout, create_initializer, layer_norm
 
 def attention_mask_from_input_mask(input_mask, dtype=tf.float32):
   """[B, T] 0/1 mask -> [B, F=T, T] mask: every position may attend to every real token."""
-  to_mask = tf.cast(input_mask, dtype)[:, tf.newaxis, :]                  # [B, 1, T]
-  from_ones = tf.ones_like(to_mask, dtype=dtype)[:, 0, :, tf.newaxis]     # [B, F, 1]
+  # expand_dims, not [:, tf.newaxis]: TFLite's builtin strided slice has no new axes.
+  to_mask = tf.expand_dims(tf.cast(input_mask, dtype), 1)                 # [B, 1, T]
+  from_ones = tf.ones_like(tf.transpose(to_mask, [0, 2, 1]))              # [B, F, 1]
   return from_ones * to_mask                                              # [B, F, T]
 
 
