@@ -15,8 +15,8 @@ Variants of ours (same weights; each loaded from its own SavedModel in a fresh p
               fed by a SavedModel of the same in-graph tokenizer, cut to the batch's longest request.
 Requests: the first pairs of MRPC dev.tsv. Batch 1: --requests calls one pair each, latency
 p50/p99 (ms). Batch 32: --batches calls of 32 pairs, pairs/s. Startup is not timed. Every
-variant's probabilities on the first 64 pairs must be within --tolerance of `saved` (asserted;
-int8 is reported and excluded from the verdict if it is not). Rounds alternate ours/HF (each
+variant's probabilities on the first 256 pairs must be within --tolerance of `saved` (asserted;
+int8 is reported, with how many labels it keeps, and excluded from the verdict if it is not). Rounds alternate ours/HF (each
 side in its own process: torch and TF crash in one process). Last line:
 `vs_hf_throughput=<x> vs_hf_p50=<y>` for the best float variant (HF p50 / ours p50: > 1 = ours
 faster).
@@ -52,7 +52,7 @@ flags.DEFINE_string("work_dir", None, "Where the exports go (default: a temporar
 flags.DEFINE_string("child", None, "Internal: setup | hf | <variant>.")
 FLAGS = flags.FLAGS
 
-_CHECK = 64  # pairs whose probabilities are compared
+_CHECK = 256  # pairs whose probabilities (and labels) are compared
 
 
 def _pairs(n):
@@ -222,6 +222,8 @@ def main(_):
   if FLAGS.child:
     child_tf(FLAGS.child, FLAGS.work_dir)
     return
+  if "saved" not in FLAGS.variants:
+    raise app.UsageError("--variants must include saved: the others are checked against it")
   work = FLAGS.work_dir or tempfile.mkdtemp(prefix="serving_bench_")
   if not os.path.exists(os.path.join(work, "hf", "config.json")):
     _spawn("setup", work)
@@ -235,23 +237,31 @@ def main(_):
       print(f"round {r} {side:12s} p50 {m['p50']:7.2f} ms  p99 {m['p99']:7.2f} ms  "
             f"batch32 {m['throughput']:7.1f} pairs/s | cpu: p50 {m.get('p50_cpu', 0):7.2f} ms "
             f"batch32 {m.get('throughput_cpu', 0):7.1f} pairs/cpu-s", flush=True)
-  ref = np.array(res["saved"][0]["check"]) if "saved" in res else None
-  print(f"{'':12s} {'p50 ms':>8s} {'p99 ms':>8s} {'pairs/s':>9s} {'max|dp|':>9s}  (median "
-        f"[min-max] over {FLAGS.rounds} rounds)")
+  ref = np.array(res["saved"][0]["check"])
+  print(f"{'':12s} {'p50 ms':>8s} {'p99 ms':>8s} {'pairs/s':>9s} {'max|dp|':>9s} "
+        f"{'mean|dp|':>9s} {'labels':>7s}  (median [min-max] over {FLAGS.rounds} rounds; "
+        f"|dp| and labels vs `saved` on {_CHECK} pairs)")
   summary, ok = {}, {}
   for side in sides:
     runs = res[side]
     med = {k: statistics.median(m[k] for m in runs) for k in ("p50", "p99", "throughput")}
-    diff = float(np.abs(np.array(runs[0]["check"]) - ref).max()) if ref is not None else 0.0
+    got = np.array(runs[0]["check"])
+    diff = float(np.abs(got - ref).max())
+    mean_diff = float(np.abs(got - ref).max(axis=1).mean())
+    same = float((got.argmax(axis=1) == ref.argmax(axis=1)).mean())
     summary[side], ok[side] = med, diff <= FLAGS.tolerance
     spread = "[" + "-".join(f"{min(m['throughput'] for m in runs):.1f},"
                              f"{max(m['throughput'] for m in runs):.1f}".split(",")) + "]"
     print(f"{side:12s} {med['p50']:8.2f} {med['p99']:8.2f} {med['throughput']:9.1f} "
-          f"{diff:9.2e}  {spread}{'' if ok[side] else '  OUTSIDE TOLERANCE'}")
+          f"{diff:9.2e} {mean_diff:9.2e} {same:7.2%}  {spread}"
+          f"{'' if ok[side] else '  OUTSIDE TOLERANCE'}")
   for side in sides:
     if side not in ("hf", "tflite_int8"):
       assert ok[side], f"{side}: outputs differ from the float SavedModel by > {FLAGS.tolerance}"
   hf = summary["hf"]
+  for side in sides[1:]:
+    print(f"{side}: vs_hf_throughput={summary[side]['throughput'] / hf['throughput']:.2f} "
+          f"vs_hf_p50={hf['p50'] / summary[side]['p50']:.2f}")
   best = max((s for s in sides if s != "hf" and ok[s]), key=lambda s: summary[s]["throughput"])
   fastest = min((s for s in sides if s != "hf" and ok[s]), key=lambda s: summary[s]["p50"])
   print(f"best_throughput={best} fastest_p50={fastest}")

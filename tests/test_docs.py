@@ -145,6 +145,9 @@ COMMANDS = {
     "python run_scripts/export_savedmodel.py --task_name=MRPC --vocab_file=$BERT_DIR/vocab.txt "
     "--bert_config_file=/tmp/mrpc_output/bert_config.json --init_checkpoint=/tmp/mrpc_output "
     "--max_seq_length=128 --export_dir=/tmp/mrpc_savedmodel": _EXPORT,
+    "python run_scripts/export_savedmodel.py --task_name=MRPC --vocab_file=$BERT_DIR/vocab.txt "
+    "--bert_config_file=/tmp/mrpc_output/bert_config.json --init_checkpoint=/tmp/mrpc_output "
+    "--max_seq_length=128 --export_dir=/tmp/mrpc_savedmodel --tflite_file=/tmp/mrpc.tflite": _EXPORT,
     "python run_scripts/run_squad.py --vocab_file=$BERT_DIR/vocab.txt "
     "--bert_config_file=$BERT_DIR/bert_config.json --init_checkpoint=$BERT_DIR/bert_model.ckpt "
     "--do_train --train_file=$SQUAD_DIR/train-v1.1.json --do_predict "

@@ -133,13 +133,24 @@ def test_resume_after_kill_matches_straight_run(setup, straight, die, status):
 @pytest.mark.parametrize("xla", [[], ["--jit_compile", "--xla_bucket=8"]], ids=["plain", "xla"])
 def test_export_round_trip_in_fresh_process(setup, straight, xla):
   """The export (also under XLA, batches cut to a multiple of 8 tokens) gives --do_predict's
-  probabilities."""
+  probabilities; so does --tflite_file's flatbuffer on features packed by GR's code path."""
   d, config, vocab = setup
   export_dir = d / f"savedmodel{len(xla)}"
+  tflite = [] if xla else [f"--tflite_file={d / 'model.tflite'}"]
   _run([EXPORT, "--task_name=rte", f"--bert_config_file={config}", f"--vocab_file={vocab}",
         f"--init_checkpoint={straight}", "--max_seq_length=32", f"--export_dir={export_dir}",
-        *xla])
-  examples = classifier.get_processor("rte").get_test_examples(os.path.join(FIXTURES, "RTE"))
+        *xla, *tflite])
+  processor = classifier.get_processor("rte")
+  examples = processor.get_test_examples(os.path.join(FIXTURES, "RTE"))
+  if tflite:
+    from official_bert import serving, tokenization  # pylint: disable=import-outside-toplevel
+    packed = classifier.convert_examples_to_features(
+        examples, processor.get_labels(), 32, tokenization.FullTokenizer(vocab))
+    features = {name: np.array([getattr(f, name) for f in packed], np.int32)
+                for name in serving.TFLITE_INPUTS}
+    runner = serving.TFLiteRunner((d / "model.tflite").read_bytes())
+    np.testing.assert_allclose(runner(features), np.loadtxt(straight / "test_results.tsv"),
+                               atol=1e-5)
   code = (
       "import json, sys, tensorflow as tf\n"
       "import tensorflow_text  # registers the tokenizer ops the graph uses\n"

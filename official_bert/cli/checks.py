@@ -175,7 +175,7 @@ def check_output_dir(flags_obj, config, job):
 
 def check_output_file(flags_obj):
   from official_bert import utils  # pylint: disable=import-outside-toplevel
-  for name in ("output_file",):
+  for name in ("output_file", "tflite_file"):
     value = _value(flags_obj, name)
     if value and "," not in value and _value(flags_obj, "output_shards") is None:
       utils.check_output_path(value, name)

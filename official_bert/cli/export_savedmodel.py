@@ -29,6 +29,8 @@ squad: serving_default(question, context) -> {"start_logits", "end_logits" [B, S
 ner: serving_default(text) -> {"words" [B, W] (whitespace split), "tags" [B, W] (BIO tags of
   label_list.txt, one window; "" for padding and words beyond it)}.
 
+--tflite_file (classifier): the model alone as TFLite (features in; see serving.TFLiteRunner).
+
 Load in any process with tensorflow-text installed (its ops are in the graph):
   import tensorflow as tf, tensorflow_text  # the import registers the ops
   m = tf.saved_model.load(export_dir); m.signatures["serving_default"](sentence=..., sentence2=...)
@@ -40,7 +42,7 @@ from absl import app, flags, logging
 import tensorflow as tf
 
 from official_bert import cli
-from official_bert import checkpoints, configs, encoder, models, serving
+from official_bert import checkpoints, configs, encoder, models, serving, utils
 from official_bert.data import classifier, tagging
 from official_bert.cli import common_flags
 from official_bert import progress
@@ -67,6 +69,11 @@ flags.DEFINE_bool("jit_compile", False, "classifier: run the model under XLA in 
                   "latency and higher throughput on CPU after that).")
 flags.DEFINE_integer("xla_bucket", 16, "With --jit_compile: each batch is cut to a multiple of "
                      "this many tokens, so XLA compiles one program per bucket.")
+flags.DEFINE_string("tflite_file", None, "classifier: also write the model alone (int32 "
+                    "input_ids / input_mask / segment_ids [B, S] in, probabilities out; no "
+                    "tokenizer) as a TFLite flatbuffer here, builtin ops only.")
+flags.DEFINE_bool("tflite_int8", False, "With --tflite_file: int8 weights (dynamic range; "
+                  "activations stay float), about a quarter of the size.")
 common_flags.define_progress_flag()
 FLAGS = flags.FLAGS
 
@@ -81,6 +88,8 @@ def main(_):
   logging.set_verbosity(logging.INFO)
   if FLAGS.export_type == "classifier" and not FLAGS.task_name:
     raise app.UsageError("--export_type=classifier needs --task_name")
+  if FLAGS.tflite_file and FLAGS.export_type != "classifier":
+    raise app.UsageError("--tflite_file is for --export_type=classifier only")
   with progress.Heartbeat("export_savedmodel", FLAGS.progress_interval_secs) as beat:
     _export(beat)
 
@@ -122,6 +131,12 @@ def _export(beat):
                               not processor.single_sentence, FLAGS.export_dir,
                               jit_compile=FLAGS.jit_compile, xla_bucket=FLAGS.xla_bucket,
                               heartbeat=beat)
+    if FLAGS.tflite_file:
+      beat.stage(f"converting to TFLite {FLAGS.tflite_file}")
+      flatbuffer = serving.classifier_to_tflite(model, processor.is_regression, FLAGS.tflite_int8)
+      with utils.atomic_open(FLAGS.tflite_file, "wb") as f:
+        f.write(flatbuffer)
+      logging.info("Wrote %s (%d bytes)", FLAGS.tflite_file, len(flatbuffer))
 
 
 def run():
