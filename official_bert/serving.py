@@ -13,6 +13,8 @@ Load an export in any process after `import tensorflow_text` (it registers the o
 from absl import logging
 import tensorflow as tf
 import tensorflow_text as tf_text
+# Freezes the model's variables into constants for TFLite (classifier_to_tflite says why).
+from tensorflow.python.framework import convert_to_constants
 
 from official_bert.data import records
 from official_bert.layers import preprocessing
@@ -235,8 +237,7 @@ def classifier_to_tflite(model, is_regression=False, quantize=False):
   input_ids / input_mask / segment_ids [B, S] -> probabilities [B, L] (STS-B: scores [B]).
 
   The tokenizer stays outside (TFLite has no tensorflow-text ops); `TFLiteRunner` runs it.
-  quantize: dynamic-range int8 weights (float activations), about a quarter of the size."""
-  from tensorflow.python.framework import convert_to_constants  # pylint: disable=import-outside-toplevel
+  quantize: dynamic-range int8 weights (matmul inputs quantized at run time), a quarter the size."""
   spec = [tf.TensorSpec([None, None], tf.int32, name=name) for name in TFLITE_INPUTS]
 
   @tf.function(input_signature=spec)

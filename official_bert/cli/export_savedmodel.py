@@ -72,8 +72,8 @@ flags.DEFINE_integer("xla_bucket", 16, "With --jit_compile: each batch is cut to
 flags.DEFINE_string("tflite_file", None, "classifier: also write the model alone (int32 "
                     "input_ids / input_mask / segment_ids [B, S] in, probabilities out; no "
                     "tokenizer) as a TFLite flatbuffer here, builtin ops only.")
-flags.DEFINE_bool("tflite_int8", False, "With --tflite_file: int8 weights (dynamic range; "
-                  "activations stay float), about a quarter of the size.")
+flags.DEFINE_bool("tflite_int8", False, "With --tflite_file: int8 weights (dynamic range: "
+                  "the matmuls' inputs are quantized at run time), about a quarter of the size.")
 common_flags.define_progress_flag()
 FLAGS = flags.FLAGS
 
