@@ -42,6 +42,8 @@ flags.DEFINE_bool("dynamic_padding", False, "Pad each batch to its longest pair 
                   "--dynamic_padding; HF: DataCollatorWithPadding).")
 flags.DEFINE_integer("rounds", 3, "Alternating rounds (one ours and one HF run each).")
 flags.DEFINE_list("ours_flags", [], "Extra run_classifier.py flags, e.g. jit_compile=true.")
+flags.DEFINE_bool("hf_bf16", False, "HF's forward pass under torch's CPU autocast to bfloat16 "
+                  "(to compare with ours_flags=mixed_precision=bfloat16).")
 flags.DEFINE_enum("child", None, ["hf"], "Internal: run the HF side in this process.")
 FLAGS = flags.FLAGS
 
@@ -52,7 +54,8 @@ def run_hf():
                                FLAGS.train_examples)
   _, _, stats = hf_finetune.train(rows, max_seq_length=FLAGS.max_seq_length,
                                   batch_size=FLAGS.batch_size, learning_rate=5e-5, epochs=1.0,
-                                  dynamic_padding=FLAGS.dynamic_padding, drop_last=True)
+                                  dynamic_padding=FLAGS.dynamic_padding, drop_last=True,
+                                  bf16=FLAGS.hf_bf16)
   print(json.dumps(stats))
 
 
@@ -99,7 +102,7 @@ def _run(side):
       cmd = [sys.executable, os.path.abspath(__file__), "--child=hf",
              f"--data_dir={FLAGS.data_dir}", f"--train_examples={FLAGS.train_examples}",
              f"--batch_size={FLAGS.batch_size}", f"--max_seq_length={FLAGS.max_seq_length}",
-             f"--dynamic_padding={FLAGS.dynamic_padding}"]
+             f"--dynamic_padding={FLAGS.dynamic_padding}", f"--hf_bf16={FLAGS.hf_bf16}"]
     else:
       cmd = _ours_cmd(os.path.join(tmp, "out"))
       cmd = [cmd[0], "-c", _OURS_CHILD] + cmd[2:]
@@ -123,7 +126,7 @@ def main(_):
   n = FLAGS.train_examples // FLAGS.batch_size * FLAGS.batch_size
   print(f"MRPC {n} pairs = {n // FLAGS.batch_size} steps, batch {FLAGS.batch_size}, seq "
         f"{FLAGS.max_seq_length}, dynamic_padding={FLAGS.dynamic_padding}, "
-        f"ours_flags={FLAGS.ours_flags}, rounds={FLAGS.rounds}")
+        f"ours_flags={FLAGS.ours_flags}, hf_bf16={FLAGS.hf_bf16}, rounds={FLAGS.rounds}")
   keys = ("train_s", "whole_s", "train_cpu_s", "whole_cpu_s")
   res = {"ours": [], "hf": []}
   for r in range(FLAGS.rounds):

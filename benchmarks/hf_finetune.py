@@ -61,10 +61,10 @@ def _collate(tok, dynamic_padding):
 
 
 def train(rows, *, max_seq_length, batch_size=32, learning_rate=5e-5, epochs=1.0, seed=12345,
-          dynamic_padding=False, drop_last=False, num_labels=2, log_file=None):
+          dynamic_padding=False, drop_last=False, num_labels=2, log_file=None, bf16=False):
   """Fine-tunes BertForSequenceClassification on rows; returns (model, tokenizer, stats) with
   stats {train_s, train_cpu_s, steps, loss} (the training loop alone). log_file: JSON lines of
-  {step, loss, learning_rate}."""
+  {step, loss, learning_rate}. bf16: see hf_recipe.train_step."""
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
   transformers.set_seed(seed)
@@ -85,7 +85,7 @@ def train(rows, *, max_seq_length, batch_size=32, learning_rate=5e-5, epochs=1.0
   start, cpu, step = time.perf_counter(), time.process_time(), 0
   while step < steps:
     for batch in loader:
-      loss = hf_recipe.train_step(model, batch, opt, sched)
+      loss = hf_recipe.train_step(model, batch, opt, sched, bf16=bf16)
       step += 1
       if log:
         log.write(json.dumps(dict(step=step, loss=loss.item(),

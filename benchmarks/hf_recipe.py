@@ -15,9 +15,11 @@ def adamw_with_warmup(model, learning_rate, steps):
   return opt, transformers.get_linear_schedule_with_warmup(opt, int(0.1 * steps), steps)
 
 
-def train_step(model, batch, opt, sched):
-  """One update on `batch` (with labels); returns the loss (detached)."""
-  loss = model(**batch).loss
+def train_step(model, batch, opt, sched, bf16=False):
+  """One update on `batch` (with labels); returns the loss (detached). bf16: the forward pass
+  under torch's CPU autocast to bfloat16 (HF Trainer's `bf16=True`); weights stay float32."""
+  with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    loss = model(**batch).loss
   loss.backward()
   torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
   opt.step()
