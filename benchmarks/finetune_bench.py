@@ -1,6 +1,10 @@
 r"""Fine-tuning speed: run_classifier.py vs HF transformers + torch, same task, weights and recipe.
 
   python benchmarks/finetune_bench.py --data_dir=../shared/data/glue/MRPC [--dynamic_padding]
+  # bfloat16 compute on a CPU with bfloat16 matmul units (AMX, AVX512-BF16), against HF in float32
+  # and, with --hf_bf16, against HF under torch's bfloat16 autocast:
+  python benchmarks/finetune_bench.py --data_dir=... \
+    --ours_flags=mixed_precision=bfloat16 [--hf_bf16]
 
 Task: MRPC, the first --train_examples pairs of train.tsv (1,024 = 32 steps of batch 32), seq 128,
 one epoch, lr 5e-5, 10 % linear warm-up then linear decay, global-norm clip 1.0, weight decay 0.01

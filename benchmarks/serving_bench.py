@@ -16,8 +16,9 @@ Variants of ours (same weights; each loaded from its own SavedModel in a fresh p
 Requests: the first pairs of MRPC dev.tsv. Batch 1: --requests calls one pair each, latency
 p50/p99 (ms). Batch 32: --batches calls of 32 pairs, pairs/s. Startup is not timed. Every
 variant's probabilities on the first 256 pairs must be within --tolerance of `saved` (asserted;
-int8 is reported, with how many labels it keeps, and excluded from the verdict if it is not). Rounds alternate ours/HF (each
-side in its own process: torch and TF crash in one process). Last line:
+int8 is reported, with how many labels it keeps, and excluded from the verdict if it is not).
+Rounds alternate ours/HF (each side in its own process: torch and TF crash in one process). One
+line per variant gives its ratios to HF; last line:
 `vs_hf_throughput=<x> vs_hf_p50=<y>` for the best float variant (HF p50 / ours p50: > 1 = ours
 faster).
 """
@@ -88,7 +89,8 @@ def setup(work):
   """Writes work/{saved,saved_xla,features}/ SavedModels, TFLite files and work/hf/."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   import keras  # pylint: disable=import-outside-toplevel
-  from official_bert import checkpoints, configs, models, serving  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from official_bert import checkpoints, configs, models, serving
   from official_bert.layers import preprocessing  # pylint: disable=import-outside-toplevel
   from official_bert.training import loop  # pylint: disable=import-outside-toplevel
   keras.utils.set_random_seed(0)
