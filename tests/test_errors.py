@@ -490,6 +490,14 @@ CASES = [
     ("ex_vocab_without_cls", "export_savedmodel",
      EX + ["--vocab_file={D}/vocab_no_cls.txt", "--export_dir={O}"], 1,
      "missing required token(s) [CLS]", [], ["{O}"]),
+    ("ex_tflite_for_encoder", "export_savedmodel",
+     EX + ["--export_type=encoder", "--tflite_file={O}.tflite", "--export_dir={O}"], 1,
+     "--tflite_file is for --export_type=classifier only", [], ["{O}", "{O}.tflite"]),
+    ("ex_tflite_int8_alone", "export_savedmodel", EX + ["--tflite_int8", "--export_dir={O}"], 1,
+     "--tflite_int8 needs --tflite_file", [], ["{O}"]),
+    ("ex_tflite_file_is_a_folder", "export_savedmodel",
+     EX + ["--tflite_file={D}/model", "--export_dir={O}"], 1,
+     "(--tflite_file={D}/model): give a file name", [], ["{O}"]),
 ]
 
 

@@ -90,6 +90,8 @@ def main(_):
     raise app.UsageError("--export_type=classifier needs --task_name")
   if FLAGS.tflite_file and FLAGS.export_type != "classifier":
     raise app.UsageError("--tflite_file is for --export_type=classifier only")
+  if FLAGS.tflite_int8 and not FLAGS.tflite_file:
+    raise app.UsageError("--tflite_int8 needs --tflite_file (where the TFLite model goes)")
   with progress.Heartbeat("export_savedmodel", FLAGS.progress_interval_secs) as beat:
     _export(beat)
 
