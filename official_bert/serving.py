@@ -10,11 +10,14 @@ Load an export in any process after `import tensorflow_text` (it registers the o
 `serving.load(path)`, which says so when the ops are missing.
 """
 
+import os
+import tempfile
+
 from absl import logging
+import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
-# Freezes the model's variables into constants for TFLite (classifier_to_tflite says why).
-from tensorflow.python.framework import convert_to_constants
 
 from official_bert.data import records
 from official_bert.layers import preprocessing
@@ -232,29 +235,40 @@ def export_tagger(model, vocab_file, do_lower_case, max_seq_length, label_list, 
 TFLITE_INPUTS = ("input_ids", "input_mask", "segment_ids")
 
 
+class _Outputs(keras.Model):
+  """The classifier's serving outputs from its logits: probabilities, or STS-B's scores."""
+
+  def __init__(self, model, is_regression):
+    super().__init__(name="serving_outputs")
+    self.classifier = model
+    self.is_regression = is_regression
+
+  def call(self, features):
+    logits = tf.cast(self.classifier(features, training=False), tf.float32)
+    return logits[:, 0] if self.is_regression else tf.nn.softmax(logits, axis=-1)
+
+
 def classifier_to_tflite(model, is_regression=False, quantize=False):
   """A built BertClassifier as a TFLite flatbuffer (bytes), builtin ops only, on int32
   input_ids / input_mask / segment_ids [B, S] -> probabilities [B, L] (STS-B: scores [B]).
 
-  The tokenizer stays outside (TFLite has no tensorflow-text ops); `TFLiteRunner` runs it.
+  Keras' own LiteRT export does the conversion. The tokenizer stays outside (TFLite has no
+  tensorflow-text ops); `TFLiteRunner` runs the result.
   quantize: dynamic-range int8 weights (matmul inputs quantized at run time), a quarter the size."""
-  spec = [tf.TensorSpec([None, None], tf.int32, name=name) for name in TFLITE_INPUTS]
-
-  @tf.function(input_signature=spec)
-  def outputs(input_ids, input_mask, segment_ids):
-    logits = tf.cast(model(dict(input_ids=input_ids, input_mask=input_mask,
-                                segment_ids=segment_ids), training=False), tf.float32)
-    return logits[:, 0] if is_regression else tf.nn.softmax(logits, axis=-1)
-
-  # Frozen first: Keras 3 variables converted as variables come out uninitialized.
-  frozen = convert_to_constants.convert_variables_to_constants_v2(outputs.get_concrete_function())
-  converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+  outputs = _Outputs(model, is_regression)
+  ones = tf.ones([1, 2], tf.int32)
+  outputs({name: ones for name in TFLITE_INPUTS})  # Keras exports built models only
+  spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in TFLITE_INPUTS}
   # No TF (Flex) kernels: TensorFlow's own interpreter has none, so a model needing them should
   # fail here rather than when served.
-  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
   if quantize:
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-  return converter.convert()
+    options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+  with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "model.tflite")
+    outputs.export(path, format="litert", input_signature=[spec], verbose=False, **options)
+    with open(path, "rb") as f:
+      return f.read()
 
 
 class TFLiteRunner:
@@ -262,20 +276,21 @@ class TFLiteRunner:
 
   def __init__(self, flatbuffer, num_threads=None):
     self._interpreter = tf.lite.Interpreter(model_content=flatbuffer, num_threads=num_threads)
-    self._inputs = {d["name"]: d["index"] for d in self._interpreter.get_input_details()}
-    self._output = self._interpreter.get_output_details()[0]["index"]
+    signature = self._interpreter.get_signature_runner()
+    self._inputs = {name: d["index"] for name, d in signature.get_input_details().items()}
+    self._output = next(iter(signature.get_output_details().values()))["index"]
     self._shape = None
 
   def __call__(self, features):
-    """features: name -> int32 array [B, S] (TFLITE_INPUTS) -> the model's output (numpy)."""
-    shape = tuple(features["input_ids"].shape)
+    """features: name -> integer array [B, S] (TFLITE_INPUTS) -> the model's output (numpy)."""
+    shape = tuple(np.shape(features["input_ids"]))
     if shape != self._shape:  # re-planned only when the batch's shape changes
       for index in self._inputs.values():
         self._interpreter.resize_tensor_input(index, shape)
       self._interpreter.allocate_tensors()
       self._shape = shape
     for name, index in self._inputs.items():
-      self._interpreter.set_tensor(index, features[name])
+      self._interpreter.set_tensor(index, np.asarray(features[name], np.int32))
     self._interpreter.invoke()
     return self._interpreter.get_tensor(self._output).copy()
 

@@ -17,7 +17,7 @@ def attention_mask_from_input_mask(input_mask, dtype=tf.float32):
   """[B, T] 0/1 mask -> [B, F=T, T] mask: every position may attend to every real token."""
   # expand_dims, not [:, tf.newaxis]: TFLite's builtin strided slice has no new axes.
   to_mask = tf.expand_dims(tf.cast(input_mask, dtype), 1)                 # [B, 1, T]
-  from_ones = tf.ones_like(tf.transpose(to_mask, [0, 2, 1]))              # [B, F, 1]
+  from_ones = tf.expand_dims(tf.ones_like(input_mask, dtype=dtype), 2)    # [B, F, 1]
   return from_ones * to_mask                                              # [B, F, T]
 
 
